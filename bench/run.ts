@@ -1,0 +1,100 @@
+import fs from 'node:fs';
+import process from 'node:process';
+import crypto from 'node:crypto';
+import { Readable } from 'node:stream';
+import { runLoad, type LoadResult } from './load.ts';
+import { startCluster, waitFor, type Cluster } from '../test/helpers/cluster.ts';
+import { ClientConnection } from '../lib/net/client-connection.ts';
+import { CMD } from '../lib/protocol/codes.ts';
+
+// `npm run bench [-- core|all] [--quick]`: a tracker and one storage as real processes, the
+// lean load generator of bench/load.ts, a table for people and JSON for machines.
+// Figures are only meaningful on an otherwise idle machine; this is never a unit test.
+
+const args = process.argv.slice(2);
+const quick = args.includes('--quick');
+const suite = args.find((a) => !a.startsWith('--')) ?? 'core';
+
+function procStatus(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  try {
+    for (const line of fs.readFileSync(`/proc/${pid}/status`, 'utf8').split('\n')) {
+      const m = /^(Vm\w+):\s+(\d+) kB/.exec(line);
+      if (m) out[m[1]!] = Number(m[2]) * 1024;
+    }
+  } catch { /* not Linux */ }
+  return out;
+}
+
+function resetPeak(pid: number): void {
+  // Linux ≥ 4.0: writing 5 resets VmHWM to the current RSS.
+  try { fs.writeFileSync(`/proc/${pid}/clear_refs`, '5'); } catch { /* not permitted */ }
+}
+
+function bigStream(total: number): () => Readable {
+  const chunk = crypto.randomBytes(1024 * 1024);
+  return () => Readable.from((function* () {
+    for (let left = total; left > 0; left -= chunk.length) yield left >= chunk.length ? chunk : chunk.subarray(0, left);
+  })());
+}
+
+async function waitWritable(c: Cluster): Promise<void> {
+  await waitFor('storage accepting uploads', async () => {
+    const conn = await ClientConnection.connect('127.0.0.1', c.tracker.port);
+    try { await conn.request(CMD.SERVICE_QUERY_STORE_WITHOUT_GROUP_ONE); return true; } finally { conn.close(); }
+  }, 30000, 200);
+}
+
+const MB = 1024 * 1024;
+
+async function core(): Promise<Record<string, unknown>> {
+  const cluster = await startCluster({ storages: 1, storage: { subdir_count_per_path: 256 } });
+  const storagePid = cluster.storages[0]!.child.pid!;
+  const tracker = { host: '127.0.0.1', port: cluster.tracker.port };
+  const rows: LoadResult[] = [];
+  try {
+    await waitWritable(cluster);
+    const plan: Array<[number, number, number]> = [
+      [4096, 1, quick ? 500 : 3000], [4096, 16, quick ? 2000 : 20000],
+      [MB, 1, quick ? 50 : 300], [MB, 16, quick ? 200 : 1500],
+    ];
+    for (const [size, c, count] of plan) {
+      const up = await runLoad({ tracker, op: 'upload', size, concurrency: c, count });
+      rows.push(up);
+      rows.push(await runLoad({ tracker, op: 'download', size, concurrency: c, count, fileIds: up.fileIds }));
+    }
+    const big = 256 * MB;
+    const base = procStatus(storagePid).VmRSS ?? 0;
+    resetPeak(storagePid);
+    const bigUp = await runLoad({ tracker, op: 'upload', size: big, concurrency: 1, count: 1, stream: bigStream(big) });
+    const bigDown = await runLoad({ tracker, op: 'download', size: big, concurrency: 1, count: 1, fileIds: bigUp.fileIds });
+    const peak = procStatus(storagePid).VmHWM ?? 0;
+    rows.push(bigUp, bigDown);
+    return {
+      rows: rows.map(({ fileIds, ...r }) => r),
+      storageRss: { baselineBytes: base, peakBytes: peak, growthBytes: Math.max(0, peak - base) },
+    };
+  } finally {
+    await cluster.stop();
+  }
+}
+
+function table(rows: Array<Omit<LoadResult, 'fileIds'>>): string {
+  const head = ['op', 'size', 'c', 'ops', 'errors', 'ops/s', 'MB/s', 'p50 ms', 'p99 ms'];
+  const fmtSize = (n: number) => (n >= MB ? `${n / MB} MiB` : `${n / 1024} KiB`);
+  const lines = rows.map((r) => [r.op, fmtSize(r.size), String(r.concurrency), String(r.count), String(r.errors),
+    r.opsPerSec.toFixed(0), r.mbPerSec.toFixed(1), r.p50ms.toFixed(2), r.p99ms.toFixed(2)]);
+  const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const fmt = (l: string[]) => l.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...lines.map(fmt)].join('\n');
+}
+
+const results: Record<string, unknown> = { suite, quick, node: process.version, date: new Date().toISOString() };
+if (suite === 'core' || suite === 'all') {
+  const r = await core();
+  results.core = r;
+  process.stdout.write(`\n== core: one tracker, one storage ==\n${table(r.rows as Array<Omit<LoadResult, 'fileIds'>>)}\n`);
+  const rss = r.storageRss as { baselineBytes: number; peakBytes: number; growthBytes: number };
+  process.stdout.write(`storage RSS: baseline ${(rss.baselineBytes / MB).toFixed(1)} MiB, peak during 256 MiB transfers ${(rss.peakBytes / MB).toFixed(1)} MiB, growth ${(rss.growthBytes / MB).toFixed(1)} MiB\n`);
+}
+process.stdout.write(`\nJSON ${JSON.stringify(results)}\n`);

@@ -1,0 +1,17 @@
+import type { CommandModule } from 'yargs';
+import { uploadCommand } from './client/upload.ts';
+import { downloadCommand } from './client/download.ts';
+import { deleteCommand } from './client/delete.ts';
+import { infoCommand } from './client/info.ts';
+import { metaCommand } from './client/meta.ts';
+import { listCommand } from './client/list.ts';
+
+// The client commands of `fdfs`; their shared options and error handling are in cli/common.ts.
+export const clientCommands: CommandModule<any, any>[] = [
+  uploadCommand,
+  downloadCommand,
+  deleteCommand,
+  infoCommand,
+  metaCommand,
+  listCommand,
+];

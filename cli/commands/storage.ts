@@ -1,0 +1,92 @@
+import process from 'node:process';
+import type { Argv, CommandModule } from 'yargs';
+import { ConfigError } from '../../lib/config/errors.ts';
+import { loadStorageConfig } from '../../lib/config/storage-config.ts';
+import { formatAddress } from '../../lib/protocol/ip.ts';
+import { StorageServer } from '../../lib/storage/storage-server.ts';
+import { createLogger, levelFromConf } from '../../lib/util/log.ts';
+
+// `fdfs storage start`: the storage daemon in the foreground. Logs go to stderr; stdout gets
+// exactly one line once the storage listens and the trackers answered its start-up requests.
+
+interface StartArgs {
+  config?: string;
+  group?: string;
+  bind?: string;
+  port?: number;
+  'base-path'?: string;
+  'store-path'?: string[];
+  tracker?: string[];
+}
+
+function fail(message: string, code: number): never {
+  process.stderr.write(`fdfs storage: ${message}\n`);
+  process.exit(code);
+}
+
+async function start(argv: StartArgs): Promise<void> {
+  const overrides: Record<string, unknown> = {
+    group_name: argv.group,
+    bind_addr: argv.bind,
+    base_path: argv['base-path'],
+    store_paths: argv['store-path']?.length ? argv['store-path'] : undefined,
+    tracker_server: argv.tracker?.length ? argv.tracker : undefined,
+  };
+  // --port 0 (any free port) is not a valid conf value, so it bypasses the conf.
+  const listenPort = argv.port === 0 ? 0 : undefined;
+  if (argv.port !== undefined && argv.port !== 0) overrides.port = argv.port;
+
+  let loaded;
+  try {
+    loaded = loadStorageConfig({ file: argv.config, overrides });
+  } catch (err) {
+    if (err instanceof ConfigError) fail(err.message, 2);
+    throw err;
+  }
+  const { config, warnings } = loaded;
+  const log = createLogger('storage', process.env.FDFS_LOG_LEVEL ? undefined : levelFromConf(config.log_level));
+  for (const w of warnings) log('warn', w);
+
+  const server = new StorageServer(config, log, { listenPort });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) {
+      log('warn', `${signal} again: exiting without waiting`);
+      process.exit(1);
+    }
+    stopping = true;
+    log('info', `${signal}: finishing requests in flight, then stopping`);
+    server.stop().then(() => process.exit(0), (err: Error) => {
+      log('error', `stop failed: ${err.message}`);
+      process.exit(1);
+    });
+  };
+  process.on('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+
+  let addr;
+  try {
+    addr = await server.start();
+  } catch (err) {
+    if (stopping) return;
+    fail((err as Error).message, 1);
+  }
+  process.stdout.write(`storage listening on ${formatAddress(addr.host, addr.port)} (${server.groupName})\n`);
+}
+
+export const storageCommand: CommandModule<object, StartArgs> = {
+  command: 'storage <action>',
+  describe: 'storage daemon (runs in the foreground; stop it with Ctrl-C or SIGTERM)',
+  builder: (y: Argv<object>) => y
+    .positional('action', { choices: ['start'] as const, describe: 'start: run the storage server' })
+    .option('config', { alias: 'c', type: 'string', describe: 'storage.conf to read' })
+    .option('group', { type: 'string', describe: 'group_name' })
+    .option('bind', { type: 'string', describe: 'bind_addr: listen on this address and connect from it' })
+    .option('port', { type: 'number', describe: 'port (0 = any free port; the ready line shows it)' })
+    .option('base-path', { type: 'string', describe: 'base_path (binlog, state files)' })
+    .option('store-path', { type: 'string', array: true, describe: 'store path (repeat for several; default: base_path)' })
+    .option('tracker', { type: 'string', array: true, describe: 'tracker_server HOST:PORT (repeatable)' })
+    .example('$0 storage start -c /etc/fdfs/storage.conf', 'run with a FastDFS storage.conf')
+    .example('$0 storage start --group group1 --base-path /tmp/s1 --tracker 127.0.0.1:22122 --port 0', 'no conf file') as unknown as Argv<StartArgs>,
+  handler: (argv) => start(argv),
+};

@@ -1,0 +1,265 @@
+import { Buffer } from 'node:buffer';
+import net from 'node:net';
+import { EventEmitter } from 'node:events';
+import { decodeHeader, encodeHeader, type PacketHeader } from '../protocol/header.ts';
+import { CMD, HEADER_LEN, commandName } from '../protocol/codes.ts';
+import { ERRNO, FdfsError, errnoOf, errnoName } from '../protocol/errno.ts';
+import { normalizeIp, formatAddress } from '../protocol/ip.ts';
+import { SocketReader, writeSocket } from './socket-reader.ts';
+
+/**
+ * The connection loop shared by tracker and storage: frame packets, dispatch by command code,
+ * send the status. Each command's behaviour lives in its own handler (one table per daemon).
+ */
+
+export interface Handler<S = unknown> {
+  (req: Request, server: S): Promise<Buffer | Buffer[] | void> | Buffer | Buffer[] | void;
+}
+
+export interface PacketServerOptions<S> {
+  name: string;
+  handlers: Map<number, Handler<S>>;
+  state: S;
+  /** Seconds; §1.4 network_timeout (≤ 0 ⇒ 60). */
+  networkTimeout: number;
+  /** Largest body read whole into memory for commands without streamed content (buff_size). */
+  maxBodyLength: number;
+  /** Storage daemons close after a header-only EINVAL response (§1.1); trackers do not. */
+  closeOnEinval: boolean;
+  maxConnections?: number;
+  /** allow_hosts matcher: false ⇒ close right after accept, nothing sent (§1.4). */
+  allowHost?: (ip: string) => boolean;
+  log?: (level: 'debug' | 'info' | 'warn' | 'error', msg: string) => void;
+  /** Socket buffer size; 64 KiB halves loopback throughput (STYLE.md rule 4). */
+  highWaterMark?: number;
+}
+
+export class Request {
+  /** Body bytes still unread. Handlers that stream content consume them through readBody*. */
+  remaining: number;
+  responded = false;
+  /** Set by a handler that wants the connection closed after its response (e.g. QUIT). */
+  closeAfter = false;
+
+  constructor(readonly header: PacketHeader, readonly conn: Connection) {
+    this.remaining = header.length;
+  }
+
+  get cmd(): number { return this.header.cmd; }
+  get length(): number { return this.header.length; }
+
+  /** The whole body, refused with EINVAL above maxBodyLength (§1.1 buffer limit). */
+  async body(max = this.conn.server.options.maxBodyLength): Promise<Buffer> {
+    if (this.remaining > max) throw new FdfsError('EINVAL', `package body ${this.remaining} bytes exceeds the buffer of ${max} for ${commandName(this.cmd)}`);
+    return this.read(this.remaining);
+  }
+
+  async read(n: number): Promise<Buffer> {
+    if (n > this.remaining) throw new FdfsError('EINVAL', `request body too short for ${commandName(this.cmd)}`);
+    const b = await this.conn.reader.readExact(n);
+    this.remaining -= n;
+    return b;
+  }
+
+  /** Up to max bytes of the body as they arrive; for streaming content to disk. */
+  async readSome(max: number): Promise<Buffer> {
+    const b = await this.conn.reader.readSome(Math.min(max, this.remaining));
+    this.remaining -= b.length;
+    return b;
+  }
+
+  /** Send a status-0 response whose body is given whole. */
+  async reply(body?: Buffer | Buffer[]): Promise<void> {
+    const parts = body === undefined ? [] : Array.isArray(body) ? body : [body];
+    let len = 0;
+    for (const p of parts) len += p.length;
+    await this.replyHeader(len, 0);
+    for (const p of parts) await this.conn.write(p);
+  }
+
+  /** Start a response whose body the handler streams itself with conn.write(). */
+  async replyHeader(length: number, status = 0): Promise<void> {
+    this.responded = true;
+    await this.conn.write(encodeHeader(length, CMD.RESP, status));
+  }
+}
+
+export class Connection {
+  readonly reader: SocketReader;
+  readonly remoteIp: string;
+  readonly remotePort: number;
+  readonly localIp: string;
+  requests = 0;
+  closed = false;
+  /** Per-connection state of a daemon (e.g. the storage record a JOIN bound it to). */
+  data: Record<string, unknown> = {};
+  /** True while waiting for the next request header. */
+  idle = true;
+  /** Set on shutdown: finish the request in flight, then close. */
+  closeWhenIdle = false;
+
+  constructor(readonly socket: net.Socket, readonly server: PacketServer<any>) {
+    this.remoteIp = normalizeIp(socket.remoteAddress);
+    this.remotePort = socket.remotePort ?? 0;
+    this.localIp = normalizeIp(socket.localAddress);
+    this.reader = new SocketReader(socket, { highWaterMark: server.options.highWaterMark, subject: this.address });
+  }
+
+  get address(): string { return formatAddress(this.remoteIp, this.remotePort); }
+
+  write(data: Uint8Array): Promise<void> | undefined {
+    return writeSocket(this.socket, data);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.socket.end();
+    this.socket.destroySoon?.();
+  }
+
+  destroy(): void {
+    this.closed = true;
+    this.socket.destroy();
+  }
+
+  /** §1.4: an idle connection that has carried a request is never closed for idleness. */
+  onTimeout(): void {
+    if (this.idle && this.requests > 0 && this.reader.buffered === 0) return;
+    this.server.log('debug', `${this.address}: network timeout, closing`);
+    this.destroy();
+  }
+
+  async serve(): Promise<void> {
+    const opts = this.server.options;
+    while (!this.closed) {
+      this.idle = true;
+      if (this.closeWhenIdle) { this.close(); break; }
+      if (!(await this.reader.waitForData())) break;
+      this.idle = false;
+      const header = decodeHeader(await this.reader.readExact(HEADER_LEN));
+      const req = new Request(header, this);
+      if (header.length < 0) {
+        // A length we cannot even represent: nothing after it can be framed.
+        await this.respondError(req, ERRNO.EINVAL);
+        this.destroy();
+        break;
+      }
+      if (header.cmd === CMD.QUIT) { this.close(); break; }
+      const handler = opts.handlers.get(header.cmd);
+      let status = 0;
+      if (!handler) {
+        this.server.log('warn', `${this.address}: unknown command ${header.cmd}`);
+        status = ERRNO.EINVAL;
+      } else {
+        try {
+          const out = await handler(req, opts.state);
+          if (!req.responded && !this.closed) await req.reply(out ?? undefined);
+        } catch (err) {
+          status = errnoOf(err);
+          if (status === 0) status = ERRNO.EIO;
+          const level = status === ERRNO.ENOENT || status === ERRNO.EEXIST ? 'debug' : 'info';
+          this.server.log(level, `${this.address}: ${commandName(header.cmd)} failed: ${(err as Error).message ?? err}`);
+          if (req.responded) {
+            // A streamed response already started: the only honest signal left is closing (§3.4).
+            this.destroy();
+            break;
+          }
+        }
+      }
+      if (this.closed) break;
+      if (status !== 0) {
+        await this.respondError(req, status);
+        if (status === ERRNO.EINVAL && opts.closeOnEinval) { this.close(); break; }
+      }
+      if (req.remaining > 0) {
+        // Skip what the handler did not read so the next header is framed right; a large
+        // unread body (refused upload) is cheaper to cut off than to drain.
+        if (req.remaining > opts.maxBodyLength) { this.close(); break; }
+        try { await req.read(req.remaining); } catch { break; }
+      }
+      if (req.closeAfter) { this.close(); break; }
+      this.requests++;
+    }
+  }
+
+  private async respondError(req: Request, status: number): Promise<void> {
+    req.responded = true;
+    try { await this.write(encodeHeader(0, CMD.RESP, status)); } catch { /* peer gone */ }
+  }
+}
+
+export class PacketServer<S> extends EventEmitter {
+  readonly server: net.Server;
+  readonly connections = new Set<Connection>();
+  private stopping = false;
+
+  constructor(readonly options: PacketServerOptions<S>) {
+    super();
+    this.server = net.createServer({ noDelay: true, highWaterMark: options.highWaterMark ?? 256 * 1024 } as net.ServerOpts, (s) => this.accept(s));
+    this.server.on('error', (e) => this.emit('error', e));
+  }
+
+  log(level: 'debug' | 'info' | 'warn' | 'error', msg: string): void {
+    this.options.log?.(level, msg);
+  }
+
+  private accept(socket: net.Socket): void {
+    const ip = normalizeIp(socket.remoteAddress);
+    if (this.stopping) { socket.destroy(); return; }
+    if (this.options.allowHost && !this.options.allowHost(ip)) { socket.destroy(); return; }
+    const max = this.options.maxConnections ?? 0;
+    if (max > 0 && this.connections.size >= max) {
+      this.log('warn', `connection from ${ip} refused: max_connections ${max} reached`);
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    const conn = new Connection(socket, this);
+    this.connections.add(conn);
+    const timeout = (this.options.networkTimeout > 0 ? this.options.networkTimeout : 60) * 1000;
+    socket.setTimeout(timeout, () => conn.onTimeout());
+    socket.on('error', () => { /* reported through the reader */ });
+    socket.on('close', () => {
+      conn.closed = true;
+      this.connections.delete(conn);
+      this.emit('connection-closed', conn);
+    });
+    this.emit('connection', conn);
+    conn.serve().catch((err) => {
+      this.log('debug', `${conn.address}: ${(err as Error).message}`);
+      conn.destroy();
+    });
+  }
+
+  listen(port: number, host?: string): Promise<net.AddressInfo> {
+    return new Promise((resolve, reject) => {
+      const onError = (e: Error) => reject(e);
+      this.server.once('error', onError);
+      this.server.listen({ port, host: host || undefined, backlog: 1024 }, () => {
+        this.server.off('error', onError);
+        resolve(this.server.address() as net.AddressInfo);
+      });
+    });
+  }
+
+  /** Stop accepting, let requests in flight finish (bounded), then close everything. */
+  async close(graceMs = 5000): Promise<void> {
+    this.stopping = true;
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    const deadline = Date.now() + graceMs;
+    // Idle connections go at once; busy ones finish their request within the grace period, so
+    // an upload being received when SIGTERM arrives is still stored and acknowledged.
+    for (const c of this.connections) {
+      c.closeWhenIdle = true;
+      if (c.idle && c.reader.buffered === 0) c.close();
+    }
+    while (this.connections.size > 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const c of this.connections) c.destroy();
+    await closed;
+  }
+}
+
+export { errnoName };

@@ -1,0 +1,81 @@
+import { EventEmitter } from 'node:events';
+import type { ReservedSpace } from '../config/values.ts';
+import type { FileSource } from '../protocol/filename.ts';
+import { emptyStorageStat, type StatCounter, type StorageStat } from '../protocol/records.ts';
+import type { Logger } from '../util/log.ts';
+import type { BinlogWriter } from './binlog.ts';
+import type { FileNameGenerator } from './file-names.ts';
+import type { MetadataStore } from './metadata-store.ts';
+import type { PathSelectMode, StorePaths } from './store-paths.ts';
+
+// What every storage command handler works with (handlers/*.ts). StorageServer builds it.
+
+/**
+ * The StorageStat counters (§1.3) of this storage. Handlers report what happened through
+ * count(); the heartbeat, storage_stat.dat and (later) metrics read the same numbers.
+ * Emits 'change' after each update so a reporter can send a beat with fresh counters soon.
+ */
+export class StorageCounters extends EventEmitter {
+  readonly stat: StorageStat;
+  /** True when something changed since the stat file was last written. */
+  dirty = false;
+
+  constructor(initial?: StorageStat) {
+    super();
+    this.stat = initial ?? emptyStorageStat();
+  }
+
+  count(name: StatCounter, n = 1): void {
+    this.stat.counters[name] += n;
+    this.dirty = true;
+  }
+
+  /** A client changed a file here (upload, delete, metadata): §4.5 last_source_update. */
+  sourceUpdated(now = Math.floor(Date.now() / 1000)): void {
+    this.stat.last_source_update = now;
+    this.dirty = true;
+    this.emit('change');
+  }
+
+  snapshot(): StorageStat {
+    const s = this.stat;
+    return {
+      connection: { ...s.connection },
+      counters: { ...s.counters },
+      last_source_update: s.last_source_update,
+      last_sync_update: s.last_sync_update,
+      last_synced_timestamp: s.last_synced_timestamp,
+      last_heart_beat_time: s.last_heart_beat_time,
+    };
+  }
+}
+
+/** Parameters the trackers impose at start-up (§4.2), with the local values as defaults. */
+export interface TrackerParameters {
+  /** response_ip_addr_size: IPS of the QUERY_FILE_INFO reply (§3.8). */
+  ipAddrSize: 16 | 46;
+  reserve: ReservedSpace;
+  /** store_path: how an upload with index −1 picks its store path (§8.3). */
+  pathMode: PathSelectMode;
+  useStorageId: boolean;
+  idTypeInFilename: 'id' | 'ip';
+  storeSlaveFileUseLink: boolean;
+}
+
+export interface StorageContext {
+  /** Own group; requests naming another one get EINVAL (§3). */
+  readonly groupName: string;
+  readonly storePaths: StorePaths;
+  readonly binlog: BinlogWriter;
+  readonly names: FileNameGenerator;
+  readonly meta: MetadataStore;
+  readonly counters: StorageCounters;
+  readonly params: TrackerParameters;
+  readonly log: Logger;
+  /** fsync_after_written_bytes (0 = never). */
+  readonly fsyncAfterBytes: number;
+  /** Logic names being finalised right now, so two uploads never claim the same name (§6.5). */
+  readonly claimedNames: Set<string>;
+  /** §3.8: the IP of a file's source storage (server ids resolved through storage_ids). */
+  sourceIpOf(source: FileSource): string;
+}

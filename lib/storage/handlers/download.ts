@@ -1,0 +1,77 @@
+import { Buffer } from 'node:buffer';
+import fs from 'node:fs/promises';
+import { GROUP_NAME_LEN } from '../../protocol/codes.ts';
+import { FdfsError } from '../../protocol/errno.ts';
+import { decodeDownloadRequest } from '../../protocol/storage-requests.ts';
+import type { Request } from '../../net/packet-server.ts';
+import type { StorageContext } from '../context.ts';
+import { checkGroup, fsError, locate } from './common.ts';
+
+// DOWNLOAD_FILE (14), PROTOCOL.md §3.4.
+
+/** Disk read size; within the 256 KiB–1 MiB range that keeps loopback throughput up (STYLE.md). */
+const READ_CHUNK = 512 * 1024;
+
+export async function download(req: Request, ctx: StorageContext): Promise<void> {
+  const body = await req.body();
+  if (body.length <= 16 + GROUP_NAME_LEN) throw new FdfsError('EINVAL', `download request of ${body.length} bytes has no file name`);
+  const r = decodeDownloadRequest(body);
+  const c = ctx.counters;
+  c.count('total_download_count');
+  checkGroup(ctx, r.group);
+  const f = locate(ctx, r.logicName);
+  if (r.offset < 0 || r.length < 0) throw new FdfsError('EINVAL', `negative offset ${r.offset} or length ${r.length}`, { subject: r.logicName });
+
+  c.count('total_file_open_count');
+  let fh: fs.FileHandle;
+  try {
+    fh = await fs.open(f.path, 'r');
+  } catch (err) {
+    throw fsError(err, r.logicName);
+  }
+  c.count('success_file_open_count');
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new FdfsError('EINVAL', 'not a regular file', { subject: r.logicName });
+    const size = st.size;
+    // §3.4: offset ≥ size is EINVAL — except that we let an empty file download as an empty body
+    // (6.16 makes 0-byte files undownloadable; clients expect them to work).
+    if (r.offset >= size && !(size === 0 && r.offset === 0)) {
+      throw new FdfsError('EINVAL', `offset ${r.offset} is beyond the file size ${size}`, { subject: r.logicName });
+    }
+    const left0 = size - r.offset;
+    const total = r.length === 0 ? left0 : Math.min(r.length, left0);
+    await req.replyHeader(total);
+
+    // Read the next chunk while the previous one is being sent: disk and socket overlap, and
+    // awaiting the socket write keeps at most two chunks in memory.
+    let pos = r.offset;
+    let left = total;
+    const readNext = async (): Promise<Buffer | null> => {
+      if (left <= 0) return null;
+      const want = Math.min(READ_CHUNK, left);
+      const buf = Buffer.allocUnsafe(want);
+      c.count('total_file_read_count');
+      const { bytesRead } = await fh.read(buf, 0, want, pos);
+      if (bytesRead === 0) throw new FdfsError('EIO', `file shrank while being sent (at ${pos} of ${size})`, { subject: r.logicName });
+      c.count('success_file_read_count');
+      pos += bytesRead;
+      left -= bytesRead;
+      return bytesRead === want ? buf : buf.subarray(0, bytesRead);
+    };
+    let next = readNext();
+    for (;;) {
+      const chunk = await next;
+      if (!chunk) break;
+      next = readNext();
+      // A rejected read must not go unhandled while we wait on the socket.
+      next.catch(() => {});
+      await req.conn.write(chunk);
+      c.count('total_download_bytes', chunk.length);
+      c.count('success_download_bytes', chunk.length);
+    }
+    c.count('success_download_count');
+  } finally {
+    await fh.close().catch(() => {});
+  }
+}

@@ -1,0 +1,25 @@
+import type { Buffer } from 'node:buffer';
+import fs from 'node:fs/promises';
+import { FdfsError } from '../../protocol/errno.ts';
+import type { Request } from '../../net/packet-server.ts';
+import type { StorageContext } from '../context.ts';
+import { checkGroup, decodeGroupAndName, fsError, locate } from './common.ts';
+
+// GET_METADATA (15), PROTOCOL.md §3.7: the raw bytes of the `-m` file.
+
+export async function getMetadata(req: Request, ctx: StorageContext): Promise<Buffer> {
+  const { group, logicName } = decodeGroupAndName(await req.body());
+  const c = ctx.counters;
+  c.count('total_get_meta_count');
+  checkGroup(ctx, group);
+  const f = locate(ctx, logicName);
+  try {
+    await fs.stat(f.path);
+  } catch (err) {
+    throw fsError(err, logicName);
+  }
+  const blob = await ctx.meta.read(f.path);
+  if (blob === null) throw new FdfsError('ENOENT', 'file has no metadata', { subject: logicName });
+  c.count('success_get_meta_count');
+  return blob;
+}

@@ -1,0 +1,494 @@
+import { EventEmitter } from 'node:events';
+import fs from 'node:fs/promises';
+import { isIPv4 } from 'node:net';
+import path from 'node:path';
+import type { StorageConfig } from '../config/storage-config.ts';
+import { parseStorageIds, type StorageIdEntry } from '../config/storage-ids.ts';
+import { parseBool, parseReservedSpace } from '../config/values.ts';
+import { PacketServer } from '../net/packet-server.ts';
+import { allowHostsMatcher } from '../tracker/allow-hosts.ts';
+import { STORAGE_STATUS } from '../protocol/codes.ts';
+import { FdfsError } from '../protocol/errno.ts';
+import type { FileSource } from '../protocol/filename.ts';
+import { formatAddress } from '../protocol/ip.ts';
+import type { StorageBrief, StorageStat } from '../protocol/records.ts';
+import type { PathUsage, SyncSource } from '../protocol/storage-tracker.ts';
+import { silentLogger, type Logger } from '../util/log.ts';
+import { BinlogWriter } from './binlog.ts';
+import { StorageCounters, type StorageContext, type TrackerParameters } from './context.ts';
+import { FileNameGenerator } from './file-names.ts';
+import { storageHandlers } from './handlers/index.ts';
+import {
+  newInitFlag, newStorePathMark, readInitFlag, readStorePathMark, writeInitFlag, writeStorePathMark, type InitFlag,
+} from './init-flag.ts';
+import { MetadataStore } from './metadata-store.ts';
+import type { ReporterHost } from './reporter-host.ts';
+import { readStatFile, writeStatFile } from './stat-file.ts';
+import { StorePaths } from './store-paths.ts';
+import { TrackerReporter } from './tracker-reporter.ts';
+
+// The storage daemon (PROTOCOL.md §3, §4, §7): store paths, binlog, state files, the client
+// command table, and the ReporterHost the tracker reporter talks to.
+
+/** What StorageServer needs from the tracker side (tracker-reporter.ts). */
+export interface ReporterLike {
+  bootstrap(): Promise<unknown>;
+  start(): void;
+  stop(): Promise<void>;
+  reportNow(): void;
+  on(event: 'active', listener: () => void): unknown;
+}
+
+export type ReporterFactory = (host: ReporterHost, config: StorageConfig, log: Logger) => ReporterLike;
+
+export interface StorageServerOptions {
+  /**
+   * The tracker reporter. Default: TrackerReporter. `false` runs without trackers (tests, a
+   * single node): then myIp/parameters/serverId/storageIds below stand in for the tracker answers.
+   */
+  reporter?: false | ReporterFactory;
+  /** As a tracker would answer 60 (first IPv4 = source field of new names). */
+  myIp?: string[];
+  /** As a tracker would answer 75 (§4.2), e.g. { reserved_storage_space: '0MB' }. */
+  parameters?: Record<string, string> | Map<string, string>;
+  serverId?: string;
+  /** storage_ids.conf lines, as 69 returns them. */
+  storageIds?: string[];
+  /** Port to listen on instead of config.port; 0 = any free port (the conf key cannot be 0). */
+  listenPort?: number;
+  /** How long start() waits for the trackers' start-up answers (60, 75). Default 60 s. */
+  bootstrapTimeoutMs?: number;
+  /** How long stop() lets requests in flight finish. Default 10 s. */
+  stopGraceMs?: number;
+}
+
+function nowSec(): number {
+  return Math.floor(Date.now() / 1000);
+}
+
+function boolParam(v: string | undefined, fallback: boolean): boolean {
+  if (v === undefined) return fallback;
+  try {
+    return parseBool(v);
+  } catch {
+    return fallback;
+  }
+}
+
+/**
+ * One storage server. start() opens the store paths and state files, listens, completes the
+ * start-up exchange with the trackers (held requests wait for it), then starts the per-tracker
+ * report loops; stop() finishes requests in flight and flushes the binlog and state files.
+ *
+ * Events: 'status' (own status pushed by a tracker), 'members' (group member list), 'active'.
+ */
+export class StorageServer extends EventEmitter implements ReporterHost {
+  readonly config: StorageConfig;
+  readonly log: Logger;
+  readonly upTime = nowSec();
+  readonly counters: StorageCounters;
+  readonly meta = new MetadataStore();
+  readonly params: TrackerParameters;
+  status: number = STORAGE_STATUS.INIT;
+  /** Latest member list of our group pushed by a tracker (for the coming sync threads). */
+  groupMembers: StorageBrief[] = [];
+
+  private readonly options: StorageServerOptions;
+  private _groupName: string;
+  private _port: number;
+  private _serverId: string;
+  private myIps: string[] = [];
+  private storageIds = new Map<string, StorageIdEntry>();
+  private initFlag: InitFlag = newInitFlag();
+  private _storePaths: StorePaths | null = null;
+  private _binlog: BinlogWriter | null = null;
+  private _names: FileNameGenerator | null = null;
+  private server: PacketServer<StorageContext> | null = null;
+  private reporter: ReporterLike | null = null;
+  private statTimer: NodeJS.Timeout | null = null;
+  private releaseReady!: () => void;
+  private failReady!: (err: Error) => void;
+  private readonly ready: Promise<void>;
+  private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  private stopped: Promise<void> | null = null;
+  private peakConnections = 0;
+
+  constructor(config: StorageConfig, log: Logger = silentLogger, options: StorageServerOptions = {}) {
+    super();
+    this.config = config;
+    this.log = log;
+    this.options = options;
+    this._groupName = config.group_name;
+    this._port = options.listenPort ?? config.port;
+    this._serverId = options.serverId ?? config.server_id;
+    this.counters = new StorageCounters();
+    // Until a tracker says otherwise (§4.2): the tracker defaults.
+    this.params = {
+      ipAddrSize: 16,
+      reserve: { kind: 'mb', mb: 1024, text: '1024MB' },
+      pathMode: 0,
+      useStorageId: false,
+      idTypeInFilename: 'ip',
+      storeSlaveFileUseLink: false,
+    };
+    this.ready = new Promise<void>((resolve, reject) => { this.releaseReady = resolve; this.failReady = reject; });
+    this.ready.catch(() => {});
+  }
+
+  // ---- accessors ----
+
+  get storePaths(): StorePaths {
+    if (!this._storePaths) throw new Error('storage server not started');
+    return this._storePaths;
+  }
+
+  get binlog(): BinlogWriter {
+    if (!this._binlog) throw new Error('storage server not started');
+    return this._binlog;
+  }
+
+  get names(): FileNameGenerator {
+    if (!this._names) throw new Error('storage server not started');
+    return this._names;
+  }
+
+  get dataDir(): string { return path.join(this.config.base_path, 'data'); }
+  get syncDir(): string { return path.join(this.dataDir, 'sync'); }
+  private get initFlagFile(): string { return path.join(this.dataDir, '.data_init_flag'); }
+  private get statFile(): string { return path.join(this.dataDir, 'storage_stat.dat'); }
+
+  /** The address clients reach us at, as the ready line shows it. */
+  get address(): { host: string; port: number } {
+    return { host: this.config.bind_addr || '0.0.0.0', port: this._port };
+  }
+
+  // ---- ReporterHost ----
+
+  get groupName(): string { return this._groupName; }
+  get port(): number { return this._port; }
+  get bindAddr(): string { return this.config.client_bind ? this.config.bind_addr : ''; }
+  get storePathCount(): number { return this.config.store_paths.length; }
+  get subdirCountPerPath(): number { return this.config.subdir_count_per_path; }
+  get uploadPriority(): number { return this.config.upload_priority; }
+  get joinTime(): number { return this.initFlag.storage_join_time; }
+  get serverId(): string { return this._serverId; }
+  get syncOldDone(): boolean { return this.initFlag.sync_old_done; }
+  set syncOldDone(v: boolean) { this.initFlag.sync_old_done = v; }
+  /** Sync source recorded in .data_init_flag (§7.5), re-sent by the reporter with 88. */
+  get syncSource(): SyncSource | null {
+    const f = this.initFlag;
+    return f.sync_src_server ? { srcId: f.sync_src_server, until: f.sync_until_timestamp } : null;
+  }
+  /** IPs the trackers reported for us (60). */
+  get myIp(): readonly string[] { return this.myIps; }
+
+  diskUsage(): Promise<PathUsage[]> {
+    return this.storePaths.diskUsage();
+  }
+
+  stats(): StorageStat {
+    const s = this.counters.snapshot();
+    const current = this.server?.connections.size ?? 0;
+    this.peakConnections = Math.max(this.peakConnections, current);
+    s.connection = { alloc_count: this.peakConnections, current_count: current, max_count: this.peakConnections };
+    return s;
+  }
+
+  onMyIp(ips: string[]): void {
+    const list = ips.flatMap((s) => s.split(',')).map((s) => s.trim()).filter(Boolean);
+    if (list.length === 0) return;
+    this.myIps = list;
+    this.updateSource();
+  }
+
+  onParameters(params: Map<string, string>): void {
+    const p = this.params;
+    p.useStorageId = boolParam(params.get('use_storage_id'), p.useStorageId);
+    const idType = params.get('id_type_in_filename');
+    if (idType === 'id' || idType === 'ip') p.idTypeInFilename = idType;
+    const ips = params.get('response_ip_addr_size');
+    if (ips === '46' || ips === 'IPv6') p.ipAddrSize = 46;
+    else if (ips === '16' || ips === 'IPv4') p.ipAddrSize = 16;
+    const mode = params.get('store_path');
+    if (mode === '0' || mode === '2') p.pathMode = Number(mode) as 0 | 2;
+    const reserve = params.get('reserved_storage_space');
+    if (reserve !== undefined) {
+      try {
+        p.reserve = parseReservedSpace(reserve);
+      } catch {
+        this.log('warn', `tracker sent an unreadable reserved_storage_space "${reserve}"; keeping ${p.reserve.text}`);
+      }
+    }
+    p.storeSlaveFileUseLink = boolParam(params.get('store_slave_file_use_link'), p.storeSlaveFileUseLink);
+    this.updateSource();
+  }
+
+  onServerId(id: string): void {
+    this._serverId = id;
+    this.updateSource();
+  }
+
+  onStorageIds(lines: string[]): void {
+    try {
+      const entries = parseStorageIds(lines.join('\n'), 'storage ids from tracker');
+      this.storageIds = new Map(entries.map((e) => [e.id, e]));
+    } catch (err) {
+      this.log('warn', `cannot read the storage id list from the tracker: ${(err as Error).message}`);
+      return;
+    }
+    if (!this._groupName && this._serverId) {
+      const own = this.storageIds.get(this._serverId);
+      if (own) this._groupName = own.group;
+    }
+  }
+
+  /** Group learnt through 109 GET_GROUP_NAME (§4.12) when group_name is not configured. */
+  onGroupName(name: string): void {
+    if (!this._groupName) this._groupName = name;
+  }
+
+  onGroupMembers(members: StorageBrief[], trackerAddress: string): void {
+    this.groupMembers = members;
+    this.emit('members', members, trackerAddress);
+  }
+
+  onOwnStatus(status: number): void {
+    if (status === this.status) return;
+    this.status = status;
+    this.emit('status', status);
+  }
+
+  onSyncSource(src: { srcId: string; until: number } | null): void {
+    this.initFlag.sync_src_server = src?.srcId ?? '';
+    this.initFlag.sync_until_timestamp = src?.until ?? 0;
+  }
+
+  saveInitFlag(): Promise<void> {
+    return writeInitFlag(this.initFlagFile, this.initFlag);
+  }
+
+  /** §6.2: the server id when use_storage_id && id_type_in_filename=id, else the first IPv4 of 60. */
+  private updateSource(): void {
+    if (!this._names) return;
+    let source: FileSource | null = null;
+    const id = Number(this._serverId);
+    if (this.params.useStorageId && this.params.idTypeInFilename === 'id' && /^\d+$/.test(this._serverId) && id >= 1 && id <= 0xffffff) {
+      source = { id };
+    } else {
+      const ip = this.myIps.find((s) => isIPv4(s));
+      if (ip) source = { ip };
+    }
+    this._names.source = source;
+  }
+
+  /** §3.8: the source storage's IP of a file; server ids go through the id list. */
+  private sourceIpOf(source: FileSource): string {
+    if ('ip' in source) return source.ip;
+    if (!this.params.useStorageId) return '';
+    return this.storageIds.get(String(source.id))?.hosts[0] ?? '';
+  }
+
+  // ---- life cycle ----
+
+  async start(): Promise<{ host: string; port: number }> {
+    if (this.state !== 'new') throw new Error(`storage server already ${this.state}`);
+    this.state = 'starting';
+    try {
+      await this.openState();
+      await this.listen();
+      await this.bootstrap();
+      if (!this._groupName) throw new FdfsError('EINVAL', 'group_name is not set and no tracker told us our group');
+      if (!this.names.source) {
+        this.log('warn', 'no IPv4 address for file names yet (no usable GET_MY_IP answer): uploads are refused until there is one');
+      }
+      this.initFlag.last_ip_addr = this.myIps[0] ?? this.initFlag.last_ip_addr;
+      this.initFlag.last_server_port = this._port;
+      await this.saveInitFlag();
+    } catch (err) {
+      this.failReady(err as Error);
+      await this.shutdown().catch(() => {});
+      this.state = 'stopped';
+      throw err;
+    }
+    this.releaseReady();
+    this.reporter?.start();
+    const every = Math.max(1, this.config.sync_stat_file_interval) * 1000;
+    this.statTimer = setInterval(() => { void this.saveStat().catch((e: Error) => this.log('warn', `cannot write storage_stat.dat: ${e.message}`)); }, every);
+    this.statTimer.unref();
+    this.state = 'running';
+    const a = this.address;
+    this.log('info', `serving group ${this._groupName} on ${formatAddress(a.host, a.port)}, ${this.storePathCount} store path(s)`);
+    return a;
+  }
+
+  private async openState(): Promise<void> {
+    const c = this.config;
+    if ((c as { disabled?: boolean }).disabled) throw new FdfsError('EINVAL', 'this storage.conf is disabled (disabled = true)');
+    let st;
+    try {
+      st = await fs.stat(c.base_path);
+    } catch (err) {
+      throw new FdfsError('ENOENT', `base_path ${c.base_path} does not exist`, { subject: c.base_path, cause: err });
+    }
+    if (!st.isDirectory()) throw new FdfsError('ENOTDIR', `base_path ${c.base_path} is not a directory`, { subject: c.base_path });
+    await fs.mkdir(this.syncDir, { recursive: true });
+
+    const flag = await readInitFlag(this.initFlagFile);
+    const firstStart = flag === null;
+    this.initFlag = flag ?? newInitFlag();
+    if (this.initFlag.storage_join_time <= 0) this.initFlag.storage_join_time = nowSec();
+
+    const saved = await readStatFile(this.statFile);
+    if (saved) Object.assign(this.counters.stat, saved.stat);
+
+    const storePaths = new StorePaths({
+      paths: c.store_paths.map((p, i) => ({ path: p, readonly: c.store_paths_readonly[i] ?? false })),
+      subdirCount: c.subdir_count_per_path,
+      log: this.log,
+    });
+    await storePaths.init();
+    this._storePaths = storePaths;
+    if (c.check_store_path_mark) await this.checkStorePathMarks();
+    if (firstStart) await this.saveInitFlag();
+
+    this._binlog = new BinlogWriter({ dir: this.syncDir, syncInterval: c.sync_binlog_buff_interval, log: this.log });
+    await this._binlog.open();
+
+    this._names = new FileNameGenerator({
+      subdirCount: c.subdir_count_per_path,
+      mode: c.file_distribute_path_mode === 1 ? 1 : 0,
+      rotateCount: c.file_distribute_rotate_count,
+      cursor: saved?.dist,
+    });
+  }
+
+  /**
+   * §7.5: each store path carries a mark that must equal the one in .data_init_flag, so a disk of
+   * another storage (or one swapped in empty) is noticed.
+   */
+  private async checkStorePathMarks(): Promise<void> {
+    const marks = this.initFlag.store_path_marks;
+    for (let i = 0; i < this.storePathCount; i++) {
+      const p = this.config.store_paths[i]!;
+      const onDisk = await readStorePathMark(p);
+      const expected = marks[i] ?? '';
+      if (onDisk && expected && onDisk !== expected) {
+        throw new FdfsError('EINVAL', `store_path${i} ${p} carries the mark of another storage instance (data/.fastdfs_vars differs from ${this.initFlagFile})`, { subject: p });
+      }
+      if (onDisk && !expected) {
+        marks[i] = onDisk;
+      } else if (!onDisk) {
+        if (expected) this.log('warn', `store_path${i} ${p} lost its mark file; writing a new one (disk recovery is not supported)`);
+        marks[i] = newStorePathMark(this.config.bind_addr || '0.0.0.0', this._port);
+        await writeStorePathMark(p, marks[i]!);
+      }
+    }
+    for (let i = 0; i < marks.length; i++) marks[i] ??= '';
+  }
+
+  private async listen(): Promise<void> {
+    const c = this.config;
+    const self = this;
+    const ctx: StorageContext = {
+      get groupName() { return self._groupName; },
+      storePaths: this.storePaths,
+      binlog: this.binlog,
+      names: this.names,
+      meta: this.meta,
+      counters: this.counters,
+      params: this.params,
+      log: this.log,
+      fsyncAfterBytes: c.fsync_after_written_bytes,
+      claimedNames: new Set<string>(),
+      sourceIpOf: (s) => this.sourceIpOf(s),
+    };
+    this.server = new PacketServer<StorageContext>({
+      name: 'storage',
+      // Requests that arrive during the start-up exchange with the trackers wait for it.
+      handlers: storageHandlers(() => this.ready),
+      state: ctx,
+      networkTimeout: c.network_timeout,
+      maxBodyLength: c.buff_size,
+      closeOnEinval: true,
+      maxConnections: c.max_connections,
+      allowHost: allowHostsMatcher(c.allow_hosts),
+      log: (level, msg) => this.log(level, msg),
+    });
+    this.server.on('connection', () => {
+      this.peakConnections = Math.max(this.peakConnections, this.server?.connections.size ?? 0);
+    });
+    const addr = await this.server.listen(this._port, c.bind_addr || undefined);
+    this._port = addr.port;
+  }
+
+  private async bootstrap(): Promise<void> {
+    const o = this.options;
+    if (o.reporter === false) {
+      if (o.parameters) this.onParameters(o.parameters instanceof Map ? o.parameters : new Map(Object.entries(o.parameters)));
+      if (o.storageIds) this.onStorageIds(o.storageIds);
+      if (o.serverId) this.onServerId(o.serverId);
+      this.onMyIp(o.myIp ?? (this.config.bind_addr && isIPv4(this.config.bind_addr) ? [this.config.bind_addr] : []));
+      return;
+    }
+    const factory: ReporterFactory = o.reporter ?? ((host, config, log) => new TrackerReporter(host, config, log));
+    this.reporter = factory(this, this.config, this.log);
+    this.reporter.on('active', () => {
+      this.log('info', 'a tracker reports this storage ACTIVE');
+      this.emit('active');
+    });
+    const ms = o.bootstrapTimeoutMs ?? 60_000;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new FdfsError('ETIMEDOUT', `no tracker answered the start-up requests within ${ms / 1000} s`)), ms);
+    });
+    try {
+      await Promise.race([this.reporter.bootstrap(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  private async saveStat(): Promise<void> {
+    const names = this._names;
+    if (!this.counters.dirty && !names?.cursorDirty) return;
+    this.counters.dirty = false;
+    if (names) names.cursorDirty = false;
+    await writeStatFile(this.statFile, this.counters.stat, names?.cursor ?? { high: 0, low: 0, count: 0 });
+  }
+
+  /** Finish requests in flight (bounded), stop reporting, flush binlog and state files. */
+  stop(): Promise<void> {
+    if (this.state === 'new') { this.state = 'stopped'; return Promise.resolve(); }
+    this.stopped ??= (async () => {
+      // A start() still waiting on the trackers gives up.
+      this.failReady(new FdfsError('ENOTCONN', 'storage server is stopping'));
+      this.state = 'stopping';
+      await this.shutdown();
+      this.state = 'stopped';
+      this.log('info', 'storage stopped');
+    })();
+    return this.stopped;
+  }
+
+  private async shutdown(): Promise<void> {
+    if (this.statTimer) clearInterval(this.statTimer);
+    this.statTimer = null;
+    const errors: unknown[] = [];
+    const step = async (what: string, fn: () => Promise<unknown> | undefined) => {
+      try {
+        await fn();
+      } catch (err) {
+        errors.push(err);
+        this.log('warn', `${what}: ${(err as Error).message}`);
+      }
+    };
+    await step('closing the listener', () => this.server?.close(this.options.stopGraceMs ?? 10_000));
+    await step('stopping the tracker reporter', () => this.reporter?.stop());
+    await step('closing the binlog', () => this._binlog?.close());
+    if (this._names) {
+      this.counters.dirty = true;
+      await step('writing storage_stat.dat', () => this.saveStat());
+    }
+    if (this._storePaths) await step('writing .data_init_flag', () => this.saveInitFlag());
+  }
+}

@@ -1,0 +1,194 @@
+import { constants as fsConstants } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { FdfsError } from '../protocol/errno.ts';
+import type { PathUsage } from '../protocol/storage-tracker.ts';
+import type { ReservedSpace } from '../config/values.ts';
+import type { Logger } from '../util/log.ts';
+import { silentLogger } from '../util/log.ts';
+
+// Store paths (PROTOCOL.md §7.6, §8.3 storage side): `<store_pathN>/data/HH/HH` directories,
+// disk usage, and the choice of a path for an upload.
+
+const MB = 1024 * 1024;
+
+export function hex2(n: number): string {
+  return n.toString(16).toUpperCase().padStart(2, '0');
+}
+
+export interface StorePathSpec {
+  path: string;
+  /** store_pathN_readonly: never chosen for uploads. */
+  readonly: boolean;
+}
+
+export interface StorePathsOptions {
+  paths: StorePathSpec[];
+  /** subdir_count_per_path (1..256). */
+  subdirCount: number;
+  log?: Logger;
+  /** Parallel mkdir calls when creating the sub-directories. */
+  mkdirConcurrency?: number;
+}
+
+/** store_path of the tracker parameters (§4.2, §8.3): 0 round robin, 2 most free space. */
+export type PathSelectMode = 0 | 2;
+
+async function statfsMb(dir: string): Promise<PathUsage> {
+  const s = await fs.statfs(dir);
+  return {
+    totalMb: Math.floor((Number(s.blocks) * Number(s.bsize)) / MB),
+    freeMb: Math.floor((Number(s.bavail) * Number(s.bsize)) / MB),
+  };
+}
+
+/** Run fn over items with at most `limit` promises in flight. */
+async function parallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      await fn(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+}
+
+export class StorePaths {
+  readonly specs: readonly StorePathSpec[];
+  readonly subdirCount: number;
+  private readonly log: Logger;
+  private readonly concurrency: number;
+  private rrCursor = 0;
+
+  constructor(opts: StorePathsOptions) {
+    if (opts.paths.length === 0) throw new FdfsError('EINVAL', 'no store path configured');
+    if (!Number.isInteger(opts.subdirCount) || opts.subdirCount < 1 || opts.subdirCount > 256) {
+      throw new FdfsError('EINVAL', `subdir_count_per_path must be 1..256, not ${opts.subdirCount}`);
+    }
+    this.specs = opts.paths;
+    this.subdirCount = opts.subdirCount;
+    this.log = opts.log ?? silentLogger;
+    this.concurrency = opts.mkdirConcurrency ?? 64;
+  }
+
+  get count(): number { return this.specs.length; }
+
+  dataDir(index: number): string {
+    return path.join(this.specs[index]!.path, 'data');
+  }
+
+  subdir(index: number, high: number, low: number): string {
+    return path.join(this.specs[index]!.path, 'data', hex2(high), hex2(low));
+  }
+
+  /** Physical path of `Mxx/HH/HH/<base>` (the caller validated the logic name). */
+  filePath(index: number, high: number, low: number, base: string): string {
+    return path.join(this.subdir(index, high, low), base);
+  }
+
+  /**
+   * Check every store path and create its `data/HH/HH` tree. A missing store path, or one we
+   * cannot write (a read-only path must still be writable: deletes and metadata go there), is a
+   * start-up error naming the path.
+   */
+  async init(): Promise<void> {
+    for (let i = 0; i < this.specs.length; i++) {
+      const p = this.specs[i]!.path;
+      let st;
+      try {
+        st = await fs.stat(p);
+      } catch (err) {
+        throw new FdfsError('ENOENT', `store_path${i} ${p} does not exist`, { subject: p, cause: err });
+      }
+      if (!st.isDirectory()) throw new FdfsError('ENOTDIR', `store_path${i} ${p} is not a directory`, { subject: p });
+      try {
+        await fs.access(p, fsConstants.W_OK | fsConstants.X_OK);
+      } catch (err) {
+        throw new FdfsError('EROFS', `store_path${i} ${p} is not writable`, { subject: p, cause: err });
+      }
+      await this.makeSubdirs(i);
+    }
+  }
+
+  private async makeSubdirs(index: number): Promise<void> {
+    const data = this.dataDir(index);
+    try {
+      await fs.mkdir(data, { recursive: true });
+    } catch (err) {
+      throw new FdfsError('EROFS', `cannot create ${data}: ${(err as Error).message}`, { subject: data, cause: err });
+    }
+    // Cheap completeness check on later starts: one readdir per high directory instead of
+    // subdir_count² mkdir calls.
+    const highs: number[] = [];
+    for (let h = 0; h < this.subdirCount; h++) {
+      try {
+        const names = new Set(await fs.readdir(path.join(data, hex2(h))));
+        let complete = true;
+        for (let l = 0; l < this.subdirCount && complete; l++) complete = names.has(hex2(l));
+        if (complete) continue;
+      } catch { /* missing: create */ }
+      highs.push(h);
+    }
+    if (highs.length === 0) return;
+    const started = Date.now();
+    await parallel(highs, Math.max(1, Math.min(this.concurrency, 16)), (h) => fs.mkdir(path.join(data, hex2(h)), { recursive: true }));
+    const leaves: string[] = [];
+    for (const h of highs) for (let l = 0; l < this.subdirCount; l++) leaves.push(path.join(data, hex2(h), hex2(l)));
+    await parallel(leaves, this.concurrency, async (dir) => {
+      try {
+        await fs.mkdir(dir);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      }
+    });
+    this.log('info', `created ${leaves.length} sub-directories under ${data} in ${Date.now() - started} ms`);
+  }
+
+  /** Per store path total/free MB (free = blocks available to us). */
+  diskUsage(): Promise<PathUsage[]> {
+    return Promise.all(this.specs.map((s) => statfsMb(s.path)));
+  }
+
+  /**
+   * §8.3 storage side + §3.1: the store path an upload of `size` bytes goes to. `requested` is the
+   * client's index (−1: we choose). A read-only requested path is replaced by another one. The
+   * reserve (per path: reserved MB / path count, or the ratio) is checked including the upload
+   * size; no path passing it ⇒ ENOSPC.
+   */
+  async choose(requested: number, size: number, reserve: ReservedSpace, mode: PathSelectMode): Promise<number> {
+    const n = this.specs.length;
+    if (!Number.isInteger(requested) || requested < -1 || requested >= n) {
+      throw new FdfsError('EINVAL', `store path index ${requested} out of range 0..${n - 1}`);
+    }
+    const usage = await this.diskUsage();
+    const sizeMb = size / MB;
+    const fits = (i: number): boolean => {
+      if (this.specs[i]!.readonly) return false;
+      const u = usage[i]!;
+      const free = u.freeMb - sizeMb;
+      if (free <= 0) return false;
+      if (reserve.kind === 'mb') return free > reserve.mb / n;
+      return u.totalMb > 0 && free / u.totalMb > reserve.ratio;
+    };
+    if (requested >= 0 && fits(requested)) return requested;
+    if (requested < 0 && mode === 2) {
+      let best = -1;
+      for (let i = 0; i < n; i++) if (fits(i) && (best < 0 || usage[i]!.freeMb > usage[best]!.freeMb)) best = i;
+      if (best >= 0) return best;
+    } else {
+      // Round robin from the cursor (requested -1), or "another path" after a read-only/full one.
+      const start = requested >= 0 ? requested + 1 : this.rrCursor;
+      for (let k = 0; k < n; k++) {
+        const i = (start + k) % n;
+        if (fits(i)) {
+          if (requested < 0) this.rrCursor = (i + 1) % n;
+          return i;
+        }
+      }
+    }
+    const what = reserve.kind === 'mb' ? `${reserve.mb} MB` : `${(reserve.ratio * 100).toFixed(2)}%`;
+    this.log('warn', `no store path can take ${size} bytes (reserved_storage_space ${what})`);
+    throw new FdfsError('ENOSPC', `no store path has room for ${size} bytes above the reserved space (${what})`);
+  }
+}

@@ -1,0 +1,72 @@
+import { CMD, GROUP_NAME_LEN, STORAGE_STATUS as ST, storageStatusName } from '../../protocol/codes.ts';
+import { FdfsError } from '../../protocol/errno.ts';
+import { FieldReader } from '../../protocol/fields.ts';
+import { STORAGE_BRIEF_LEN, decodeStorageBrief } from '../../protocol/records.ts';
+import type { Request } from '../../net/packet-server.ts';
+import { isAvailable } from '../cluster.ts';
+import type { TrackerContext } from '../context.ts';
+import { EMPTY, bodyOfLength, einval, groupField, joinedStorage, requireGroup, type HandlerEntry } from './common.ts';
+
+// Status reports (PROTOCOL.md §4.10, §4.11).
+
+/**
+ * 76 REPORT_STATUS: a source storage reports a peer's progress (SYNCING, then OFFLINE) or its own
+ * RECOVERY. Known servers follow the merge rule; an unknown one is added unless the status says
+ * it is deleted or serving.
+ */
+async function reportStatus(req: Request, ctx: TrackerContext) {
+  const body = await bodyOfLength(req, GROUP_NAME_LEN + STORAGE_BRIEF_LEN, 'REPORT_STATUS');
+  const g = requireGroup(ctx, groupField(body));
+  const r = new FieldReader(body);
+  r.bytes(GROUP_NAME_LEN);
+  const brief = decodeStorageBrief(r);
+  const why = `reported by ${req.conn.remoteIp}`;
+  const s = g.find(brief.id) ?? (brief.id === '' ? g.members.find((m) => m.ips.includes(brief.ip)) : undefined);
+  if (s) {
+    if (ctx.cluster.mergeStatus(s, brief.status, why)) void ctx.store.save('servers');
+    return EMPTY;
+  }
+  const rejected: number[] = [ST.DELETED, ST.IP_CHANGED, ST.ONLINE, ST.ACTIVE];
+  if (brief.id !== '' && !rejected.includes(brief.status)) {
+    // captures/README.md #10: the C storage sends port 0 here; the group's port is the best guess.
+    ctx.cluster.addStorage(g, brief.id, brief.ip ? [brief.ip] : [], brief.port || g.port, brief.status);
+    ctx.log('info', `storage ${brief.id} added to group ${g.name} with status ${storageStatusName(brief.status)} (${why})`);
+    void ctx.store.saveAll();
+  }
+  return EMPTY;
+}
+
+/** 85 REPLICA_CHG: a storage disagreeing with pushed statuses. The leader ignores it (§4.10). */
+async function replicaChange(req: Request, ctx: TrackerContext) {
+  void ctx;
+  joinedStorage(req);
+  if (req.length % STORAGE_BRIEF_LEN !== 0 || req.length / STORAGE_BRIEF_LEN > 32) {
+    throw einval(`REPLICA_CHG body of ${req.length} bytes is not 0..32 briefs of ${STORAGE_BRIEF_LEN}`);
+  }
+  await req.body();
+  return EMPTY;
+}
+
+/**
+ * 59 CHANGE_STATUS (§4.11): no-op when equal or both "available"; ONLINE/ACTIVE are stored as
+ * OFFLINE (serving is something this tracker decides from heartbeats, not from hearsay).
+ */
+async function changeStatus(req: Request, ctx: TrackerContext) {
+  const s = joinedStorage(req);
+  const body = await bodyOfLength(req, 1, 'CHANGE_STATUS');
+  const status = body[0]!;
+  if (status === s.status || (isAvailable(status) && isAvailable(s.status))) return EMPTY;
+  if (status !== ST.INIT && status !== ST.WAIT_SYNC && status !== ST.SYNCING && status !== ST.IP_CHANGED
+    && status !== ST.DELETED && !isAvailable(status) && status !== ST.RECOVERY) {
+    throw new FdfsError('EINVAL', `invalid storage status ${status}`, { subject: s.id });
+  }
+  const stored = status === ST.ONLINE || status === ST.ACTIVE ? ST.OFFLINE : status;
+  if (ctx.cluster.setStatus(s, stored, 'CHANGE_STATUS')) void ctx.store.save('servers');
+  return EMPTY;
+}
+
+export const statusHandlers: HandlerEntry[] = [
+  [CMD.STORAGE_REPORT_STATUS, reportStatus],
+  [CMD.STORAGE_REPLICA_CHG, replicaChange],
+  [CMD.STORAGE_CHANGE_STATUS, changeStatus],
+];

@@ -1,0 +1,36 @@
+import process from 'node:process';
+
+// One small logger for every daemon: stderr, one line per event, level filtered.
+// (stdout is reserved for the ready line and command output.)
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
+const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+
+export interface Logger {
+  (level: LogLevel, msg: string): void;
+  child(prefix: string): Logger;
+}
+
+export function createLogger(prefix: string, minLevel: LogLevel = (process.env.FDFS_LOG_LEVEL as LogLevel) || 'info',
+  sink: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+  const min = ORDER[minLevel] ?? ORDER.info;
+  const log = ((level: LogLevel, msg: string) => {
+    if (ORDER[level] < min) return;
+    sink(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${prefix}: ${msg}\n`);
+  }) as Logger;
+  log.child = (p: string) => createLogger(`${prefix} ${p}`, minLevel, sink);
+  return log;
+}
+
+/** A logger that drops everything (tests, library use). */
+export const silentLogger: Logger = Object.assign(() => {}, { child: () => silentLogger });
+
+/** Map FastDFS's log_level names (emerg…debug) onto ours. */
+export function levelFromConf(name: string | undefined): LogLevel {
+  switch ((name ?? '').toLowerCase()) {
+    case 'debug': return 'debug';
+    case 'warn': case 'warning': case 'notice': return 'warn';
+    case 'err': case 'error': case 'crit': case 'alert': case 'emerg': return 'error';
+    default: return 'info';
+  }
+}
