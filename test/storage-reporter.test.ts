@@ -48,6 +48,8 @@ interface FakeTrackerOptions {
   syncSource?: { srcId: string; until: number } | null;
   /** Change-push answered to 83/84/89; called per request. */
   push?: (cmd: number, req: Request) => ChangePush | null;
+  /** Called with each 88 body; may throw an FdfsError to refuse it. */
+  onSyncNotify?: (body: Buffer) => void;
   /** Raw change-push bytes for 83/84/89 (wins over `push`). */
   rawPush?: (cmd: number) => Buffer | null;
   /** Status reported by 71 (default: ACTIVE once a beat arrived). */
@@ -108,7 +110,7 @@ class FakeTracker extends EventEmitter {
       return encodeJoinResponse(this.opts.joinStatus ?? STORAGE_STATUS.INIT, '');
     });
     on(CMD.STORAGE_SYNC_DEST_REQ, () => (this.opts.syncSource ? encodeSyncSource(this.opts.syncSource) : undefined));
-    on(CMD.STORAGE_SYNC_NOTIFY, () => undefined);
+    on(CMD.STORAGE_SYNC_NOTIFY, (_req, body) => { this.opts.onSyncNotify?.(body); });
     on(CMD.STORAGE_BEAT, (req) => { this.beats++; return push(CMD.STORAGE_BEAT, req); });
     on(CMD.STORAGE_REPORT_DISK_USAGE, (req) => push(CMD.STORAGE_REPORT_DISK_USAGE, req));
     on(CMD.STORAGE_SYNC_REPORT, (req) => push(CMD.STORAGE_SYNC_REPORT, req));
@@ -154,6 +156,8 @@ class FakeHost implements ReporterHost {
   upTime = 1_700_000_100;
   serverId = '';
   syncOldDone = false;
+  /** The .data_init_flag record (optional host member the reporter reads for 88). */
+  syncSource: { srcId: string; until: number } | null = null;
   status: number = STORAGE_STATUS.INIT;
   stat: StorageStat = emptyStorageStat();
   usage: PathUsage[] = [{ totalMb: 1000, freeMb: 600 }];
@@ -368,6 +372,28 @@ test('a sync source from 87 is stored, persisted and sent with 88; no 87 once in
     assert.equal(t!.of(CMD.STORAGE_SYNC_DEST_REQ).length, 1);
     assert.equal(decodeJoinRequest(t!.of(CMD.STORAGE_JOIN)[1]!.body).initFlag, 0);
     assert.deepEqual(decodeSyncSource(t!.of(CMD.STORAGE_SYNC_NOTIFY)[1]!.body), { srcId: '127.0.0.9', until: 1_795_595_849 });
+    await reporter.stop();
+  });
+});
+
+test('after a restart 88 announces the recorded sync source; ENOENT from the leader forgets it (§4.9)', async () => {
+  let refuse = true;
+  await withCluster(1, {
+    onSyncNotify: (body) => {
+      if (refuse && decodeSyncSource(body)!.srcId !== '') { refuse = false; throw new FdfsError('ENOENT'); }
+    },
+  }, async ([t]) => {
+    const host = new FakeHost({ syncOldDone: true, syncSource: { srcId: '127.0.0.9', until: 1_795_595_849 } });
+    const reporter = new TrackerReporter(host, config([t!]), undefined, FAST);
+    await reporter.bootstrap();
+    reporter.start();
+    await waitFor('a beat after the second 88', () => t!.of(CMD.STORAGE_BEAT).length > 0, 5000);
+    assert.equal(t!.of(CMD.STORAGE_SYNC_DEST_REQ).length, 0, 'no 87 once initial sync is done');
+    const notes = t!.of(CMD.STORAGE_SYNC_NOTIFY).map((r) => decodeSyncSource(r.body));
+    assert.deepEqual(notes, [{ srcId: '127.0.0.9', until: 1_795_595_849 }, { srcId: '', until: 0 }]);
+    assert.deepEqual(host.called('onSyncSource'), [null]);
+    assert.equal(host.called('saveInitFlag').length, 1);
+    assert.equal(decodeJoinRequest(t!.of(CMD.STORAGE_JOIN)[0]!.body).initFlag, 0);
     await reporter.stop();
   });
 });

@@ -261,6 +261,8 @@ test('bad requests ⇒ EINVAL and the storage closes the connection (§1.1, §3)
     ['too long', 'M00/00/00/' + 'A'.repeat(130)],
     ['path index ≥ store_path_count', 'M01/00/00/' + good.slice(10)],
     ['.', 'M00/00/00/.'],
+    ['newline (binlog injection)', 'M00/00/00/abc\n1 C M00/00/00/x'],
+    ['space', 'M00/00/00/abc def'],
     ['no Mxx prefix, bad layout', 'xx/yy/zz'],
   ];
   for (const [what, name] of badNames) {

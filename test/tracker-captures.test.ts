@@ -19,7 +19,11 @@ import {
 import { decodeFetchResponse, decodeFileRequest, decodeStoreOneResponse } from '../lib/protocol/tracker-queries.ts';
 import { loadTrackerConfig } from '../lib/config/tracker-config.ts';
 import { TrackerServer } from '../lib/tracker/tracker-server.ts';
-import { allCaptures, haveCaptures, loadCapture, packetBody, type CaptureFile, type CapturePacket } from './helpers/captures.ts';
+import { Cluster } from '../lib/tracker/cluster.ts';
+import {
+  GROUPS_FILE, SERVERS_FILE, SYNC_TIMESTAMPS_FILE, formatGroupsFile, formatServersFile, formatSyncTimestampsFile, loadDataFiles,
+} from '../lib/tracker/persistence.ts';
+import { allCaptures, capturesDir, haveCaptures, loadCapture, packetBody, type CaptureFile, type CapturePacket } from './helpers/captures.ts';
 
 // Real FastDFS 6.16.1 traffic (../shared/captures): every request a C storage or client sent to
 // the tracker must parse with our decoders, and replaying the main recording against our tracker
@@ -104,6 +108,23 @@ describe('every request sent to a 6.16.1 tracker parses with our decoders', { sk
         }
       });
       assert.ok(n > 0);
+    });
+  }
+});
+
+describe('the data files of a 6.16.1 tracker (captures/disk/*/tracker, §8.8)', { skip }, () => {
+  for (const [dir, useStorageId] of [['main', false], ['ids', true]] as const) {
+    test(`${dir}: load, then write back byte for byte`, () => {
+      const read = (f: string) => fs.readFileSync(path.join(capturesDir(), 'disk', dir, 'tracker', f), 'latin1');
+      const texts = { groups: read(GROUPS_FILE), servers: read(SERVERS_FILE), sync: read(SYNC_TIMESTAMPS_FILE) };
+      const cluster = new Cluster();
+      loadDataFiles(cluster, texts, { useStorageId, storeServer: 0, idOf: (ip) => ip, ipsOf: (_id, ip) => [ip] });
+      const g = cluster.getGroup('group1')!;
+      assert.equal(g.members.length, 2);
+      assert.ok(g.members.every((m) => m.status === ST.OFFLINE), 'a restarted tracker has no report connections yet');
+      assert.equal(formatGroupsFile(cluster), texts.groups);
+      assert.equal(formatServersFile(cluster, useStorageId), texts.servers);
+      assert.equal(formatSyncTimestampsFile(cluster), texts.sync);
     });
   }
 });

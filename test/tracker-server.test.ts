@@ -256,6 +256,33 @@ test('delete storage (93): busy while online, then DELETED with a changelog line
   assert.deepEqual(push.members?.map((m) => m.status), [ST.ACTIVE, ST.DELETED]);
 });
 
+test('a restarted tracker still knows its group and storage (OFFLINE)', async () => {
+  await tracker.stop();
+  open.length = 0;
+  const groupsFile = fs.readFileSync(path.join(base, 'data', GROUPS_FILE), 'latin1');
+  assert.match(groupsFile, /^\[Global\]\n\tgroup_count=1\n\n# group: group1\n\[Group001\]\n\tgroup_name=group1\n\tstorage_port=23000\n/);
+  const serversFile = fs.readFileSync(path.join(base, 'data', SERVERS_FILE), 'latin1');
+  assert.match(serversFile, /# storage: 127\.0\.0\.2:23000\n\[Storage001\]\n\tgroup_name=group1\n\tip_addr=127\.0\.0\.2\n\tstatus=\d\n/);
+  assert.doesNotMatch(serversFile, /127\.0\.0\.3/, 'deleted storages are not saved');
+  assert.match(serversFile, /\n\n\[Global\]\n\tstorage_count=1\n$/);
+
+  port = (await startTracker()).port;
+  const c = await connect();
+  const [rec] = decodeStorageStatRecords(await c.request(CMD.SERVER_LIST_STORAGE, encodeListStorageRequest('group1')));
+  assert.equal(rec!.id, '127.0.0.2');
+  assert.equal(rec!.status, ST.OFFLINE);
+  assert.equal(rec!.join_time, clock - CHECK_ACTIVE - 1 - 5);
+  assert.equal(rec!.total_mb, 100_000);
+  assert.equal(decodeGroupStats(await c.request(CMD.SERVER_LIST_ALL_GROUPS))[0]!.storage_count, 1);
+
+  // It rejoins: OFFLINE ⇒ ONLINE, then ACTIVE on its first beat; the changelog it read stays read.
+  const again = await connect('127.0.0.2');
+  assert.deepEqual(decodeJoinResponse(await again.request(CMD.STORAGE_JOIN, joinBody({ initFlag: 0, status: ST.ACTIVE }))), { status: ST.ONLINE, srcId: '' });
+  await again.request(CMD.STORAGE_BEAT);
+  assert.equal(storageOf('127.0.0.2').status, ST.ACTIVE);
+  assert.equal((await again.request(CMD.STORAGE_CHANGELOG_REQ)).length, 0);
+});
+
 test('random bodies for every command code never break the tracker (bounded fuzz)', async () => {
   // xorshift32 with a fixed seed: a failure is reproducible.
   let seed = 0x2545f491;
@@ -314,30 +341,3 @@ function readReply(sock: net.Socket): Promise<{ cmd: number; status: number; len
     sock.once('close', onClose);
   });
 }
-
-test('a restarted tracker still knows its group and storage (OFFLINE)', async () => {
-  await tracker.stop();
-  open.length = 0;
-  const groupsFile = fs.readFileSync(path.join(base, 'data', GROUPS_FILE), 'latin1');
-  assert.match(groupsFile, /^\[Global\]\n\tgroup_count=1\n\n# group: group1\n\[Group001\]\n\tgroup_name=group1\n\tstorage_port=23000\n/);
-  const serversFile = fs.readFileSync(path.join(base, 'data', SERVERS_FILE), 'latin1');
-  assert.match(serversFile, /# storage: 127\.0\.0\.2:23000\n\[Storage001\]\n\tgroup_name=group1\n\tip_addr=127\.0\.0\.2\n\tstatus=\d\n/);
-  assert.doesNotMatch(serversFile, /127\.0\.0\.3/, 'deleted storages are not saved');
-  assert.match(serversFile, /\n\n\[Global\]\n\tstorage_count=1\n$/);
-
-  port = (await startTracker()).port;
-  const c = await connect();
-  const [rec] = decodeStorageStatRecords(await c.request(CMD.SERVER_LIST_STORAGE, encodeListStorageRequest('group1')));
-  assert.equal(rec!.id, '127.0.0.2');
-  assert.equal(rec!.status, ST.OFFLINE);
-  assert.equal(rec!.join_time, clock - CHECK_ACTIVE - 1 - 5);
-  assert.equal(rec!.total_mb, 100_000);
-  assert.equal(decodeGroupStats(await c.request(CMD.SERVER_LIST_ALL_GROUPS))[0]!.storage_count, 1);
-
-  // It rejoins: OFFLINE ⇒ ONLINE, then ACTIVE on its first beat; the changelog it read stays read.
-  const again = await connect('127.0.0.2');
-  assert.deepEqual(decodeJoinResponse(await again.request(CMD.STORAGE_JOIN, joinBody({ initFlag: 0, status: ST.ACTIVE }))), { status: ST.ONLINE, srcId: '' });
-  await again.request(CMD.STORAGE_BEAT);
-  assert.equal(storageOf('127.0.0.2').status, ST.ACTIVE);
-  assert.equal((await again.request(CMD.STORAGE_CHANGELOG_REQ)).length, 0);
-});

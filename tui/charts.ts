@@ -29,11 +29,20 @@ export function isDeno(): boolean {
 }
 
 /**
- * Whether Object.prototype.__proto__ is there, as blessed needs. Deno deletes the accessor unless
- * --unsafe-proto is given (Deno.args does not show runtime flags, so look at the effect itself).
+ * Whether assigning `x.__proto__` changes the prototype, as blessed relies on (`Screen.prototype.
+ * __proto__ = Node.prototype`). Without --unsafe-proto Deno 2 keeps the accessor but makes the
+ * setter a no-op (older versions deleted it); Deno.args does not show runtime flags, so test the
+ * effect itself.
  */
 export function hasProtoAccessor(): boolean {
-  return Object.getOwnPropertyDescriptor(Object.prototype, '__proto__') !== undefined;
+  const proto = {};
+  const probe = {} as { __proto__: object };
+  try {
+    probe.__proto__ = proto;
+  } catch {
+    return false;
+  }
+  return Object.getPrototypeOf(probe) === proto;
 }
 
 export const DENO_HINT = 'fdfs monitor --charts needs Deno started with --unsafe-proto (deno run -A --unsafe-proto …); showing the Ink view instead';

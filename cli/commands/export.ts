@@ -2,8 +2,9 @@ import process from 'node:process';
 import type { Argv, CommandModule } from 'yargs';
 import { exportGroup } from '../../lib/batch/export.ts';
 import { parseSince } from '../../lib/batch/list-files.ts';
+import { FdfsError } from '../../lib/protocol/errno.ts';
 import { withClient } from '../common.ts';
-import { runBatch, withBatchOptions, type BatchArgs } from './put.ts';
+import { runBatch, typedDash, withBatchOptions, type BatchArgs } from './put.ts';
 
 // `fdfs export`: a group's live files (or those changed since a time) as a tar archive with a
 // manifest, which `fdfs put` loads into another cluster (lib/batch/export.ts).
@@ -27,7 +28,8 @@ export const exportCommand: CommandModule<any, ExportArgs> = {
     .example('$0 export group1 --tar - | $0 put - -m moved.jsonl --tracker other:22122', 'copy a group to another cluster'),
   handler: (argv) => withClient(argv, async (client) => {
     const since = argv.since !== undefined ? parseSince(argv.since) : undefined;
-    const toStdout = argv.tar === '-';
+    const toStdout = argv.tar === '-' || (argv.tar === '' && typedDash());
+    if (argv.tar === '' && !toStdout) throw new FdfsError('EINVAL', '--tar needs a file name or -');
     await runBatch(argv, 'export', toStdout, (ctx) => exportGroup({
       client, group: argv.group, tar: toStdout ? process.stdout : argv.tar, since, storage: argv.storage,
       concurrency: ctx.concurrency, retries: ctx.retries, signal: ctx.signal, stats: ctx.stats, onEvent: ctx.onEvent,

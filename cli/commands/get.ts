@@ -3,7 +3,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { getFiles } from '../../lib/batch/get.ts';
 import { FdfsError } from '../../lib/protocol/errno.ts';
 import { withClient } from '../common.ts';
-import { runBatch, withBatchOptions, type BatchArgs } from './put.ts';
+import { runBatch, typedDash, withBatchOptions, type BatchArgs } from './put.ts';
 
 // `fdfs get`: download the files of manifests or file IDs into a directory or a tar
 // (lib/batch/get.ts), each checked against its size and CRC-32.
@@ -27,8 +27,8 @@ export const getCommand: CommandModule<any, GetArgs> = {
     .example('$0 get photos.jsonl --out restore/', 'restore a tree')
     .example('$0 get photos.jsonl --tar - | ssh host tar x', 'stream the files as a tar'),
   handler: (argv) => withClient(argv, async (client) => {
-    if (argv.tar === '') throw new FdfsError('EINVAL', '--tar needs a file name or -');
-    const toStdout = argv.tar === '-';
+    const toStdout = argv.tar === '-' || (argv.tar === '' && typedDash());
+    if (argv.tar === '' && !toStdout) throw new FdfsError('EINVAL', '--tar needs a file name or -');
     await runBatch(argv, 'get', toStdout, (ctx) => getFiles({
       client, sources: argv.sources, out: argv.out, tar: toStdout ? process.stdout : argv.tar,
       resume: argv.resume, concurrency: ctx.concurrency, retries: ctx.retries,

@@ -1,5 +1,6 @@
 import process from 'node:process';
 import type { Argv, CommandModule } from 'yargs';
+import { hideBin } from 'yargs/helpers';
 import { putFiles } from '../../lib/batch/put.ts';
 import { BatchStats, createReporter, type BatchEvent, type BatchOp, type BatchSummary, type ReporterMode } from '../../lib/batch/progress.ts';
 import { defaultConcurrency } from '../../lib/batch/scheduler.ts';
@@ -27,6 +28,14 @@ function checkCount(name: string, v: number | undefined, min: number, max: numbe
   if (v === undefined) return undefined;
   if (!Number.isInteger(v) || v < min || v > max) throw new FdfsError('EINVAL', `--${name} must be an integer ${min}..${max}`);
   return v;
+}
+
+/**
+ * yargs drops a lone '-' (stdin/stdout): it vanishes from variadic positionals and turns an option
+ * value into ''. The raw command line says whether the user typed one.
+ */
+export function typedDash(argv: readonly string[] = hideBin(process.argv)): boolean {
+  return argv.includes('-');
 }
 
 export interface BatchRunContext {
@@ -67,7 +76,9 @@ export async function runBatch(argv: BatchArgs, op: BatchOp, stdoutIsData: boole
     reporter.finish(summary);
     if (summary.failed > 0 || summary.interrupted) process.exitCode = 1;
   } catch (err) {
-    reporter.finish(stats.summary());
+    // Stop the bar; a summary only if something happened before the error.
+    if (stats.done > 0) reporter.finish(stats.summary());
+    else reporter.finish(stats.summary(), false);
     throw err;
   } finally {
     process.off('SIGINT', onSignal);
@@ -96,7 +107,7 @@ export const putCommand: CommandModule<any, PutArgs> = {
     .example('tar c data | $0 put - -m data.jsonl', 'upload a tar stream')
     .example('$0 put photos/ -m photos.jsonl --resume', 'continue an interrupted run'),
   handler: (argv) => withClient(argv, (client) => runBatch(argv, 'put', false, (ctx) => putFiles({
-    client, sources: argv.sources, manifest: argv.manifest, resume: argv.resume, group: argv.group,
+    client, sources: typedDash() && !argv.sources.includes('-') ? [...argv.sources, '-'] : argv.sources, manifest: argv.manifest, resume: argv.resume, group: argv.group,
     exclude: argv.exclude, concurrency: ctx.concurrency, retries: ctx.retries,
     signal: ctx.signal, stats: ctx.stats, onEvent: ctx.onEvent,
   }))),

@@ -38,7 +38,8 @@ async function start(argv: StartArgs): Promise<void> {
   }
   const { config, warnings } = loaded;
   const log = createLogger('tracker', process.env.FDFS_LOG_LEVEL ? undefined : levelFromConf(config.log_level));
-  for (const w of warnings) log('warn', w);
+  // Conf warnings (unknown keys, adjusted values) are shown whatever the log level.
+  for (const w of warnings) process.stderr.write(`fdfs tracker: warning: ${w}\n`);
 
   const server = new TrackerServer(config, log);
   let stopping = false;

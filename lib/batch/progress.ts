@@ -173,8 +173,8 @@ export interface ReporterOptions {
 
 export interface Reporter {
   onEvent(e: BatchEvent): void;
-  /** Stop the bar and print the summary. */
-  finish(summary: BatchSummary): void;
+  /** Stop the bar and print the summary (unless `print` is false). */
+  finish(summary: BatchSummary, print?: boolean): void;
 }
 
 function renderBar(stats: BatchStats, columns: number): string {
@@ -234,11 +234,12 @@ export function createReporter(opts: ReporterOptions): Reporter {
       if (e.status === 'ok') out.write(`${verb}\t${e.path}\t${e.fileId}\n`);
       else out.write(`skipped\t${e.path}\t${e.reason}\n`);
     },
-    finish(summary) {
+    finish(summary, print = true) {
       if (timer) clearInterval(timer);
       timer = null;
-      if (mode === 'bar') drawBar();
-      if (barShown) { err.write('\n'); barShown = false; }
+      if (mode === 'bar' && print) drawBar();
+      if (barShown) { err.write(print ? '\n' : '\r\x1b[2K'); barShown = false; }
+      if (!print) return;
       if (mode === 'json') out.write(`${JSON.stringify({ type: 'summary', ...summary })}\n`);
       else err.write(`${formatSummary(summary)}\n`);
     },

@@ -14,6 +14,8 @@ export class SocketReader {
   private ended = false;
   private failure: Error | null = null;
   private paused = false;
+  /** Bytes a pending readExact needs: the pause threshold never drops below it. */
+  private need = 0;
   private readonly highWaterMark: number;
 
   constructor(private readonly socket: Socket, opts: { highWaterMark?: number; subject?: string } = {}) {
@@ -22,7 +24,7 @@ export class SocketReader {
     socket.on('data', (chunk: Buffer) => {
       this.chunks.push(chunk);
       this.available += chunk.length;
-      if (this.available >= this.highWaterMark && !this.paused) {
+      if (this.available >= Math.max(this.highWaterMark, this.need) && !this.paused) {
         this.paused = true;
         socket.pause();
       }
@@ -93,10 +95,19 @@ export class SocketReader {
   /** Exactly n bytes, or a rejection if the peer closes first. */
   async readExact(n: number): Promise<Buffer> {
     if (n === 0) return Buffer.alloc(0);
-    while (this.available < n) {
-      if (this.failure) throw this.failure;
-      if (this.ended) throw this.closedError();
-      await this.wait();
+    if (this.available < n) {
+      // A read larger than the high-water mark must let the socket flow until it is satisfied.
+      this.need = n;
+      if (this.paused) { this.paused = false; this.socket.resume(); }
+      try {
+        while (this.available < n) {
+          if (this.failure) throw this.failure;
+          if (this.ended) throw this.closedError();
+          await this.wait();
+        }
+      } finally {
+        this.need = 0;
+      }
     }
     return this.take(n);
   }

@@ -28,4 +28,6 @@ export interface ReporterHost {
   onOwnStatus(status: number): void;
   onSyncSource(src: { srcId: string; until: number } | null): void;
   saveInitFlag(): Promise<void>;         // persist joinTime/syncOldDone/src after changes
+  readonly syncSource?: { srcId: string; until: number } | null; // recorded sync source, re-sent with 88 after a restart
+  onGroupName?(group: string): void;     // group learnt with 109 (ids only)
 }

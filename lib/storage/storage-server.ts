@@ -310,6 +310,7 @@ export class StorageServer extends EventEmitter implements ReporterHost {
       this.state = 'stopped';
       throw err;
     }
+    if (this.stopped) throw new FdfsError('ENOTCONN', 'storage server stopped during start-up');
     this.releaseReady();
     this.reporter?.start();
     const every = Math.max(1, this.config.sync_stat_file_interval) * 1000;
@@ -470,7 +471,15 @@ export class StorageServer extends EventEmitter implements ReporterHost {
     return this.stopped;
   }
 
-  private async shutdown(): Promise<void> {
+  private shuttingDown: Promise<void> | null = null;
+
+  /** Idempotent: a failed start() and a concurrent stop() share one shutdown. */
+  private shutdown(): Promise<void> {
+    this.shuttingDown ??= this.doShutdown();
+    return this.shuttingDown;
+  }
+
+  private async doShutdown(): Promise<void> {
     if (this.statTimer) clearInterval(this.statTimer);
     this.statTimer = null;
     const errors: unknown[] = [];

@@ -89,6 +89,8 @@ export interface TrackerLinkState {
 
 /** Polls of 71 in the first seconds after a JOIN (one per tick), then one after each beat. */
 const ACTIVE_FAST_POLLS = 30;
+/** reportNow() beats at most this often per tracker, however busy the storage is. */
+const MIN_EARLY_BEAT_GAP_MS = 1000;
 /** Largest change-push we accept: flags + leader + trunk + members (C: 32 members; be generous). */
 const MAX_PUSH_LEN = 1 + 258 * STORAGE_BRIEF_LEN;
 /** Errors that leave the connection at an unknown stream position. */
@@ -159,7 +161,8 @@ export class TrackerReporter extends EventEmitter {
   private idsFetched = false;
   private myId: string;
   private ownStatusKnown = false;
-  private syncSrc: SyncSource | null;
+  /** Sync source learnt by this reporter (87, or cleared after ENOENT); undefined = the host's record. */
+  private syncSrc: SyncSource | null | undefined;
   private syncTimestamps = new Map<string, number>();
   private syncChangeCount = 0;
   private memberIds: string[] = [];
@@ -167,12 +170,16 @@ export class TrackerReporter extends EventEmitter {
   private leaderAddress: string | null = null;
   private activeSeen = false;
   private syncStepLock: Promise<void> = Promise.resolve();
+  /** The start-up round in flight, so that stop() can wait for its short connections. */
+  private bootRound: Promise<void> | null = null;
   private reportTimer: NodeJS.Timeout | null = null;
   private started = false;
   private stopping = false;
   private stopPromise: Promise<void> | null = null;
   private resolveStopped!: () => void;
   private readonly stopped = new Promise<void>((r) => { this.resolveStopped = r; });
+  private readonly dial: TrackerDialOptions;
+  private idAnnounced = false;
 
   constructor(private readonly host: ReporterHost, config: ReporterConfig, private readonly log: Logger = silentLogger,
     options: TrackerReporterOptions = {}) {
@@ -199,10 +206,7 @@ export class TrackerReporter extends EventEmitter {
     };
     this.group = host.groupName;
     this.myId = host.serverId;
-    this.syncSrc = this.extras.syncSource?.srcId ? { ...this.extras.syncSource } : null;
   }
-
-  private readonly dial: TrackerDialOptions;
 
   private get extras(): ReporterHostExtras { return this.host as ReporterHost & ReporterHostExtras; }
 
@@ -231,7 +235,8 @@ export class TrackerReporter extends EventEmitter {
     for (let attempt = 1; ; attempt++) {
       this.assertRunning();
       try {
-        await this.bootstrapRound();
+        this.bootRound = this.bootstrapRound();
+        await this.bootRound;
         return {
           group: this.group, myIps: [...this.myIps], params: new Map(this.params!),
           useStorageId: this.useStorageId, serverId: this.myId,
@@ -244,8 +249,8 @@ export class TrackerReporter extends EventEmitter {
       if (attempt >= this.opts.bootstrapAttempts) {
         throw new FdfsError(lastError!.errno, `tracker start-up lookups failed after ${attempt} attempts: ${lastError!.message}`);
       }
-      if (attempt % 10 === 0) {
-        this.log('warn', `still waiting for the trackers after ${attempt} attempts: ${lastError!.message}`);
+      if (attempt === 1 || attempt % 10 === 0) {
+        this.log('warn', `no tracker answered the start-up requests yet (${attempt} ${attempt === 1 ? 'attempt' : 'attempts'}): ${lastError!.message}; retrying`);
       }
       await this.bootSleeper.sleep(this.opts.retryDelayMs);
     }
@@ -308,7 +313,8 @@ export class TrackerReporter extends EventEmitter {
       this.log('info', `my address as ${link.line} sees it: ${ips.join(',')}`);
       this.notifyHost('onMyIp', () => this.host.onMyIp(ips));
     } else if (ips.join(',') !== this.myIps.join(',')) {
-      this.log('warn', `${link.line} sees this storage as ${ips.join(',')}, ${this.links.find((l) => l.myIps)?.line} as ${this.myIps.join(',')}`);
+      // The first answer stays the source IP of new file names; a multi-homed host may differ per tracker.
+      this.log('warn', `tracker ${link.line} sees this storage as ${ips.join(',')}, an earlier tracker as ${this.myIps.join(',')}`);
     }
   }
 
@@ -318,8 +324,6 @@ export class TrackerReporter extends EventEmitter {
     this.idAnnounced = true;
     this.notifyHost('onServerId', () => this.host.onServerId(id));
   }
-
-  private idAnnounced = false;
 
   /** Run fn on a short connection to each tracker in turn until one succeeds. */
   private async firstTracker<T>(what: string, fn: (conn: ClientConnection) => Promise<T>, leaderFirst = false): Promise<T> {
@@ -367,7 +371,10 @@ export class TrackerReporter extends EventEmitter {
     this.syncChangeCount++;
   }
 
-  /** An early beat with fresh counters on every report connection (calls are coalesced). */
+  /**
+   * An early beat with fresh counters (the stat block) on every report connection. Calls within
+   * reportNowDebounceMs are coalesced, and a tracker gets at most one early beat per second.
+   */
   reportNow(): void {
     if (this.stopping || this.reportTimer) return;
     this.reportTimer = setTimeout(() => {
@@ -405,7 +412,7 @@ export class TrackerReporter extends EventEmitter {
     this.bootSleeper.wake();
     for (const l of this.links) l.sleeper.wake();
     this.stopPromise = (async () => {
-      const loops = Promise.all(this.links.map((l) => l.loop ?? Promise.resolve()));
+      const loops = Promise.all([...this.links.map((l) => l.loop ?? Promise.resolve()), this.bootRound?.catch(() => {})]);
       let timer: NodeJS.Timeout | undefined;
       const grace = new Promise<'grace'>((r) => { timer = setTimeout(() => r('grace'), this.opts.stopGraceMs); });
       const first = await Promise.race([loops.then(() => 'done' as const), grace]);
@@ -506,44 +513,47 @@ export class TrackerReporter extends EventEmitter {
     conn.socket.once('end', onPeerClose);
     conn.socket.once('close', onPeerClose);
     try {
-    while (!this.stopping) {
-      if (peerClosed) throw new FdfsError('ENOTCONN', 'tracker closed the connection', { subject: link.line });
-      const now = Date.now();
-      let beat = false;
-      if (link.forceBeat || now - lastBeat >= this.heartBeatMs) {
-        const forced = link.forceBeat;
-        link.forceBeat = false;
-        lastStat = await this.beat(link, conn, lastStat, forced);
-        lastBeat = now;
-        beat = true;
-        if (this.listenerCount('changelog') > 0 && (this.params?.get('storage_ip_changed_auto_adjust') ?? '1') !== '0') {
-          await this.changelog(link, conn);
+      while (!this.stopping) {
+        if (peerClosed) throw new FdfsError('ENOTCONN', 'tracker closed the connection', { subject: link.line });
+        const now = Date.now();
+        let beat = false;
+        const early = link.forceBeat && now - lastBeat >= MIN_EARLY_BEAT_GAP_MS;
+        if (early || now - lastBeat >= this.heartBeatMs) {
+          const forced = link.forceBeat;
+          link.forceBeat = false;
+          lastStat = await this.beat(link, conn, lastStat, forced);
+          lastBeat = now;
+          beat = true;
+          if (this.listenerCount('changelog') > 0 && (this.params?.get('storage_ip_changed_auto_adjust') ?? '1') !== '0') {
+            await this.changelog(link, conn);
+          }
         }
+        if (this.syncChangeCount !== syncReported && now - lastSyncReport >= 1000) {
+          const count = this.syncChangeCount;
+          await this.syncReport(link, conn);
+          syncReported = count;
+          lastSyncReport = now;
+        }
+        if (now - lastDisk >= this.statReportMs) {
+          await this.diskReport(link, conn);
+          lastDisk = now;
+        }
+        if (!this.activeSeen && (beat || ticks < ACTIVE_FAST_POLLS)) await this.checkActive(link, conn);
+        if (link.reportMyStatus) {
+          link.reportMyStatus = false;
+          await this.changeStatus(link, conn);
+          return; // C re-joins after 59 so the follower's view is read back from the JOIN reply.
+        }
+        if (link.needRejoin) {
+          link.needRejoin = false;
+          this.log('info', `re-joining tracker ${link.line}`);
+          return;
+        }
+        ticks++;
+        // An early beat that is not due yet shortens the pause instead of waiting a whole tick.
+        const pause = link.forceBeat ? Math.min(this.opts.tickMs, lastBeat + MIN_EARLY_BEAT_GAP_MS - Date.now()) : this.opts.tickMs;
+        if (pause > 0 && !this.stopping && !peerClosed) await link.sleeper.sleep(pause);
       }
-      if (this.syncChangeCount !== syncReported && now - lastSyncReport >= 1000) {
-        const count = this.syncChangeCount;
-        await this.syncReport(link, conn);
-        syncReported = count;
-        lastSyncReport = now;
-      }
-      if (now - lastDisk >= this.statReportMs) {
-        await this.diskReport(link, conn);
-        lastDisk = now;
-      }
-      if (!this.activeSeen && (beat || ticks < ACTIVE_FAST_POLLS)) await this.checkActive(link, conn);
-      if (link.reportMyStatus) {
-        link.reportMyStatus = false;
-        await this.changeStatus(link, conn);
-        return; // C re-joins after 59 so the follower's view is read back from the JOIN reply.
-      }
-      if (link.needRejoin) {
-        link.needRejoin = false;
-        this.log('info', `re-joining tracker ${link.line}`);
-        return;
-      }
-      ticks++;
-      if (!link.forceBeat && !this.stopping && !peerClosed) await link.sleeper.sleep(this.opts.tickMs);
-    }
     } finally {
       conn.socket.off('end', onPeerClose);
       conn.socket.off('close', onPeerClose);
@@ -583,7 +593,7 @@ export class TrackerReporter extends EventEmitter {
     } catch (err) {
       const e = toFdfsError(err, link.line);
       link.joinResult = e.errno;
-      throw new SetupError(new FdfsError(e.errno, `JOIN refused: ${e.message}`, { subject: link.line }));
+      throw new SetupError(e);
     }
     link.joinResult = 0;
     if (reply.length !== 1 + 16) {
@@ -632,24 +642,32 @@ export class TrackerReporter extends EventEmitter {
     await this.syncNotify(link, conn);
   }
 
+  /** The sync source 88 announces: ours if we learnt one, else the host's .data_init_flag record. */
+  private get syncSource(): SyncSource | null {
+    if (this.syncSrc !== undefined) return this.syncSrc;
+    const recorded = this.extras.syncSource;
+    return recorded?.srcId ? recorded : null;
+  }
+
   private async syncNotify(link: TrackerLink, conn: ClientConnection): Promise<void> {
-    const body = encodeSyncSource(this.syncSrc ?? { srcId: '', until: 0 });
+    const src = this.syncSource;
+    const body = encodeSyncSource(src ?? { srcId: '', until: 0 });
     try {
       const reply = await conn.request(CMD.STORAGE_SYNC_NOTIFY, body, { maxResponse: 1024 });
       if (reply.length !== 0) throw new FdfsError('EPROTO', `SYNC_NOTIFY reply of ${reply.length} bytes, expected none`, { subject: link.line });
     } catch (err) {
       const e = toFdfsError(err, link.line);
-      if (e.errno === ERRNO.ENOENT && this.syncSrc) {
+      if (e.errno === ERRNO.ENOENT && src) {
         // §4.9: the source is unknown/deleted. C forgets it when the leader says so; the next
         // JOIN then notifies an empty source and the tracker lets us go ONLINE.
         if (await this.isLeader(link)) {
-          this.log('warn', `tracker leader ${link.line} does not know sync source ${this.syncSrc.srcId}; forgetting it`);
+          this.log('warn', `tracker leader ${link.line} does not know sync source ${src.srcId}; forgetting it`);
           this.syncSrc = null;
           this.notifyHost('onSyncSource', () => this.host.onSyncSource(null));
           await this.saveInitFlag();
         }
       }
-      throw new SetupError(new FdfsError(e.errno, `SYNC_NOTIFY: ${e.message}`, { subject: link.line }));
+      throw new SetupError(e);
     }
   }
 

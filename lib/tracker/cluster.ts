@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import { STORAGE_STATUS as ST, storageStatusName } from '../protocol/codes.ts';
+import { STORAGE_STATUS as ST } from '../protocol/codes.ts';
 import { RW_MODE, emptyStorageStat, type StorageStat } from '../protocol/records.ts';
 import type { SyncTimestamp } from '../protocol/storage-tracker.ts';
 import type { PathSpace, SelectableGroup, SelectableStorage } from './selection.ts';
@@ -281,8 +281,4 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     }
     return min;
   }
-}
-
-export function describeStatus(s: number): string {
-  return storageStatusName(s);
 }

@@ -1,7 +1,7 @@
 import type { TrackerConfig } from '../config/tracker-config.ts';
 import type { Connection } from '../net/packet-server.ts';
 import type { Logger } from '../util/log.ts';
-import type { Cluster } from './cluster.ts';
+import type { Cluster, StorageRecord } from './cluster.ts';
 import type { StorageIdIndex } from './id-index.ts';
 import type { TrackerStore } from './persistence.ts';
 import type { StorePolicy } from './selection.ts';
@@ -36,7 +36,7 @@ export interface TrackerContext {
 /** Per-connection state kept in Connection.data. */
 export interface TrackerConnectionData {
   /** The storage a JOIN bound this connection to (§4.3). */
-  storage?: import('./cluster.ts').StorageRecord;
+  storage?: StorageRecord;
   /** Change counters already pushed on this connection (§4.8). */
   pushed?: { leader: number; trunk: number; members: number };
 }

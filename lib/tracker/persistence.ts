@@ -275,7 +275,7 @@ export class TrackerStore {
   /** Rewrite the given files (soon, coalesced). The promise settles once they are on disk. */
   save(...files: DataFile[]): Promise<void> {
     for (const f of files) this.pending.add(f);
-    this.running ??= this.flush().finally(() => { this.running = null; });
+    this.running ??= this.flush();
     return this.running;
   }
 
@@ -284,8 +284,17 @@ export class TrackerStore {
   }
 
   private async flush(): Promise<void> {
-    // Yield once so that the status changes of the current request are all in the snapshot.
-    await Promise.resolve();
+    try {
+      // Yield once so that the status changes of the current request are all in the snapshot.
+      await Promise.resolve();
+      await this.writePending();
+    } finally {
+      // Synchronously after the last pending check: a save() from now on starts a new flush.
+      this.running = null;
+    }
+  }
+
+  private async writePending(): Promise<void> {
     while (this.pending.size > 0) {
       const files = [...this.pending];
       this.pending.clear();

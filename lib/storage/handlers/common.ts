@@ -41,8 +41,11 @@ export function locate(ctx: StorageContext, logicName: string, maxLen = MAX_FILE
   if (parsed.storePathIndex >= ctx.storePaths.count) {
     throw new FdfsError('EINVAL', `store path index ${parsed.storePathIndex} ≥ store_path_count ${ctx.storePaths.count}`, { subject: logicName });
   }
-  // `.` passes the C rules but names the sub-directory itself.
-  if (parsed.base === '.') throw new FdfsError('EINVAL', 'invalid file name', { subject: logicName });
+  // `.` passes the C rules but names the sub-directory itself; spaces and control characters
+  // never occur in real names and would break binlog lines (§7.2).
+  if (parsed.base === '.' || !/^[\x21-\x7e]+$/.test(parsed.base)) {
+    throw new FdfsError('EINVAL', 'invalid file name', { subject: JSON.stringify(logicName) });
+  }
   if (parsed.high >= ctx.storePaths.subdirCount || parsed.low >= ctx.storePaths.subdirCount) {
     // Not a directory we made; it cannot hold a file.
     throw new FdfsError('ENOENT', 'no such file', { subject: logicName });

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { CMD, GROUP_NAME_LEN, STORAGE_STATUS as ST, storageStatusName } from '../../protocol/codes.ts';
 import { FdfsError } from '../../protocol/errno.ts';
 import { FieldReader } from '../../protocol/fields.ts';
@@ -5,6 +6,7 @@ import { STORAGE_BRIEF_LEN, decodeStorageBrief } from '../../protocol/records.ts
 import type { Request } from '../../net/packet-server.ts';
 import { isAvailable } from '../cluster.ts';
 import type { TrackerContext } from '../context.ts';
+import { idForIp } from '../id-index.ts';
 import { EMPTY, bodyOfLength, einval, groupField, joinedStorage, requireGroup, type HandlerEntry } from './common.ts';
 
 // Status reports (PROTOCOL.md §4.10, §4.11).
@@ -27,9 +29,11 @@ async function reportStatus(req: Request, ctx: TrackerContext) {
     return EMPTY;
   }
   const rejected: number[] = [ST.DELETED, ST.IP_CHANGED, ST.ONLINE, ST.ACTIVE];
-  if (brief.id !== '' && !rejected.includes(brief.status)) {
+  // Only a storage that could exist: an id of storage_ids.conf, or (without ids) the id of its IP.
+  const plausible = ctx.ids ? ctx.ids.get(brief.id)?.group === g.name : isIP(brief.ip) !== 0 && idForIp(brief.ip) === brief.id;
+  if (plausible && !rejected.includes(brief.status)) {
     // captures/README.md #10: the C storage sends port 0 here; the group's port is the best guess.
-    ctx.cluster.addStorage(g, brief.id, brief.ip ? [brief.ip] : [], brief.port || g.port, brief.status);
+    ctx.cluster.addStorage(g, brief.id, ctx.ids?.get(brief.id)?.hosts.slice() ?? [brief.ip], brief.port || g.port, brief.status);
     ctx.log('info', `storage ${brief.id} added to group ${g.name} with status ${storageStatusName(brief.status)} (${why})`);
     void ctx.store.saveAll();
   }
@@ -37,8 +41,7 @@ async function reportStatus(req: Request, ctx: TrackerContext) {
 }
 
 /** 85 REPLICA_CHG: a storage disagreeing with pushed statuses. The leader ignores it (§4.10). */
-async function replicaChange(req: Request, ctx: TrackerContext) {
-  void ctx;
+async function replicaChange(req: Request) {
   joinedStorage(req);
   if (req.length % STORAGE_BRIEF_LEN !== 0 || req.length / STORAGE_BRIEF_LEN > 32) {
     throw einval(`REPLICA_CHG body of ${req.length} bytes is not 0..32 briefs of ${STORAGE_BRIEF_LEN}`);

@@ -58,8 +58,7 @@ async function syncNotify(req: Request, ctx: TrackerContext) {
 }
 
 /** 79 SYNC_DEST_QUERY: the caller's recorded source and until, or nothing. */
-async function syncDestQuery(req: Request, ctx: TrackerContext) {
-  void ctx;
+async function syncDestQuery(req: Request) {
   const s = joinedStorage(req);
   await bodyOfLength(req, 0, 'SYNC_DEST_QUERY');
   return s.syncSrcId ? encodeSyncSource({ srcId: s.syncSrcId, until: s.syncUntil }) : EMPTY;

@@ -11,8 +11,7 @@ import { bodyInRange, bodyOfLength, einval, groupField, joinedStorage, requireGr
 // Trunk reports (PROTOCOL.md §4.14) and SET_TRUNK_SERVER (§2.7).
 
 /** 72 FETCH_TRUNK_FID: the group's current trunk file id. */
-async function fetchTrunkFid(req: Request, ctx: TrackerContext) {
-  void ctx;
+async function fetchTrunkFid(req: Request) {
   const s = joinedStorage(req);
   await bodyOfLength(req, 0, 'FETCH_TRUNK_FID');
   return new FieldWriter(4).i32(s.group.currentTrunkFileId).buf;
