@@ -1,6 +1,6 @@
 import process from 'node:process';
 import type { Argv } from 'yargs';
-import { FdfsClient } from '../lib/client/client.ts';
+import { FdfsClient, type FdfsClientOptions } from '../lib/client/client.ts';
 import { FdfsError, toFdfsError } from '../lib/protocol/errno.ts';
 import { loadClientConfig } from '../lib/config/client-config.ts';
 import { ConfigError } from '../lib/config/errors.ts';
@@ -68,7 +68,7 @@ function positiveSeconds(name: string, v: number | undefined): number | undefine
  * The client for the given options. Trackers: --tracker, else FDFS_TRACKER, else client.conf's
  * tracker_server, else 127.0.0.1:22122. Timeouts: option, else client.conf, else defaults.
  */
-export function createClient(argv: ClientArgs, env: NodeJS.ProcessEnv = process.env): FdfsClient {
+export function createClient(argv: ClientArgs, env: NodeJS.ProcessEnv = process.env, extra: Partial<FdfsClientOptions> = {}): FdfsClient {
   // In --tracker a comma keeps FastDFS's meaning (two addresses of one tracker); in the
   // environment variable it separates trackers.
   let trackers = argv.tracker;
@@ -84,7 +84,7 @@ export function createClient(argv: ClientArgs, env: NodeJS.ProcessEnv = process.
       network_timeout: positiveSeconds('network-timeout', argv['network-timeout']),
     },
   });
-  return FdfsClient.fromConfig(config);
+  return FdfsClient.fromConfig(config, extra);
 }
 
 /** The one line a failed command prints: `fdfs: ENOENT: no such file … (group1/M00/…)`. */
@@ -100,10 +100,11 @@ export function reportError(err: unknown): void {
 }
 
 /** Run a command body with a client; errors end it with one line and exit code 1. */
-export async function withClient(argv: ClientArgs, fn: (client: FdfsClient) => Promise<void>): Promise<void> {
+/** `extra` overrides client.conf (the batch commands force a connection pool). */
+export async function withClient(argv: ClientArgs, fn: (client: FdfsClient) => Promise<void>, extra: Partial<FdfsClientOptions> = {}): Promise<void> {
   let client: FdfsClient | undefined;
   try {
-    client = createClient(argv);
+    client = createClient(argv, process.env, extra);
     await fn(client);
   } catch (err) {
     reportError(err);

@@ -119,7 +119,7 @@ describe('tracker.conf', () => {
       assert.equal(err.code, 'FDFS_ERR_CONFIG');
     }
     const cases: Array<[string, string]> = [
-      ['port = 0', 'port = 0: expected an integer between 1 and 65535'],
+      ['port = 70000', 'port = 70000: expected an integer between 0 and 65535'],
       ['use_trunk_file = maybe', 'use_trunk_file = maybe: expected true or false (also yes/no, on/off, 1/0)'],
       ['buff_size = 4KB', 'buff_size = 4KB: expected a size such as 256KB, 64MB or 1G (K/M/G/T, B optional; plain number = bytes) ≥ 8KB'],
       ['store_lookup = 3', 'store_lookup = 3: expected one of: 0 (round robin), 1 (specified group), 2 (load balance)'],
@@ -199,8 +199,8 @@ describe('tracker.conf', () => {
     assert.deepEqual(config.trunk_create_file_time_base, { hour: 4, minute: 30 });
     assert.deepEqual(config.allow_hosts, ['192.168.0.0/16']);
 
-    throwsConfig(() => loadTrackerConfig({ file, overrides: { port: 0 } }), 'command line: port = 0: expected an integer between 1 and 65535');
-    throwsConfig(() => loadTrackerConfig({ file, overrides: { port: 'http' } }), 'command line: port = http: expected an integer between 1 and 65535');
+    throwsConfig(() => loadTrackerConfig({ file, overrides: { port: -1 } }), 'command line: port = -1: expected an integer between 0 and 65535');
+    throwsConfig(() => loadTrackerConfig({ file, overrides: { port: 'http' } }), 'command line: port = http: expected an integer between 0 and 65535');
     throwsConfig(() => loadTrackerConfig({ file, overrides: { use_storage_id: 'sure' } }), /^command line: use_storage_id = sure: expected true or false/);
     const { warnings } = loadTrackerConfig({ file, overrides: { prot: 1, use_trunk_file: false } });
     assert.deepEqual(warnings, ['command line: unknown key "prot" (did you mean "port"?) (ignored)']);

@@ -3,6 +3,9 @@ import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { Buffer } from 'node:buffer';
 import process from 'node:process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startCluster, runCli, waitFor, type Cluster } from './helpers/cluster.ts';
 import { fdfsCommand } from '../lib/util/daemon-process.ts';
 
@@ -47,23 +50,37 @@ sys.exit(os.waitstatus_to_exitcode(status) & 0xff)
 
 const havePython = spawnSync('python3', ['-c', 'import pty'], { stdio: 'ignore' }).status === 0;
 
+function repoRoot(): string {
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(dir, 'package.json'))) dir = path.dirname(dir);
+  return dir;
+}
+const denoBin = path.join(repoRoot(), 'node_modules', '.bin', 'deno');
+/** The same sources under Deno (the `deno` npm package is a devDependency). */
+const deno = { command: denoBin, args: ['run', '-A', path.join(repoRoot(), 'cli', 'main.ts')] };
+const haveDeno = fs.existsSync(denoBin);
+
 let cluster: Cluster;
 
 before(async () => {
   cluster = await startCluster({ storages: 2 });
+  // The monitor's own words go into the failure message if the cluster never settles.
+  let last = '';
   await waitFor('two ACTIVE storages', async () => {
     const r = await runCli(['monitor', '--once', '--json', '--tracker', cluster.trackerAddr]);
+    last = r.stderr || r.stdout.slice(0, 500);
     if (r.code !== 0) return false;
     const j = JSON.parse(r.stdout);
-    return j.groups[0]?.storages.filter((s: { status: string }) => s.status === 'ACTIVE').length === 2;
-  }, 30000, 250);
+    const storages: Array<{ id: string; status: string; why: string | null }> = j.groups[0]?.storages ?? [];
+    last = storages.map((s) => `${s.id} ${s.status}${s.why ? ` (${s.why})` : ''}`).join('; ');
+    return storages.filter((s) => s.status === 'ACTIVE').length === 2;
+  }, 30000, 250).catch((err) => { throw new Error(`${(err as Error).message}; last seen: ${last}`); });
 });
 
 after(async () => {
   await cluster?.stop();
 });
 
-// eslint-disable-next-line no-control-regex
 const ANSI = /\u001B(?:\[[0-?]*[ -/]*[@-~]|\][^\u0007]*\u0007|[@-Z\\-_])/g;
 
 class PtySession {
@@ -71,8 +88,7 @@ class PtySession {
   raw = '';
   readonly exited: Promise<number | null>;
 
-  constructor(args: string[], cols: number, rows: number) {
-    const cmd = fdfsCommand();
+  constructor(args: string[], cols: number, rows: number, cmd = fdfsCommand()) {
     const env: NodeJS.ProcessEnv = { ...process.env, TERM: 'xterm-256color', CI: '0', FORCE_COLOR: '1' };
     // Ink renders nothing but the last frame when it believes it runs in CI.
     delete env.CONTINUOUS_INTEGRATION;
@@ -188,4 +204,22 @@ test('--once with one tracker down reports it; with none reachable exits 1', asy
   const j = JSON.parse(none.stdout);
   assert.equal(j.error, 'no tracker reachable');
   assert.equal(j.trackers[0].reachable, false);
+});
+
+test('on Deno: --once --json and the TUI in a terminal', { skip: (!haveDeno && 'deno not installed') || (!havePython && 'python3 with pty not available') }, async () => {
+  const r = await runCli(['monitor', '--once', '--json', '--tracker', cluster.trackerAddr], { command: deno });
+  assert.equal(r.code, 0, r.stderr);
+  const j = JSON.parse(r.stdout);
+  assert.equal(j.groups[0].name, 'group1');
+  assert.equal(j.trackers[0].isLeader, true);
+  const s = new PtySession(['monitor', '--tracker', cluster.trackerAddr], 100, 24, deno);
+  try {
+    await s.waitForText('group1 under Deno', (t) => /group1 {2}2 writable/.test(t) && /127\.0\.0\.2 +ACTIVE/.test(t), 0, 40000);
+    s.type('q');
+    const code = await Promise.race([s.exited, new Promise<'timeout'>((res) => setTimeout(() => res('timeout'), 10000))]);
+    assert.equal(code, 0);
+    assert.ok(s.raw.slice(-200).includes('\u001B[?1049l'), 'the normal screen is restored');
+  } finally {
+    await s.kill();
+  }
 });

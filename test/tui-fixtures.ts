@@ -68,8 +68,8 @@ export function everyStatusSnapshot(): Snapshot {
     variant(a, '127.0.0.10', (s) => { s.status = S.WAIT_SYNC; s.src_id = '127.0.0.2'; s.join_time = CAPTURE_NOW - 5; s.stat.last_synced_timestamp = 0; }),
     variant(a, '127.0.0.11', (s) => {
       s.status = S.SYNCING; s.src_id = '127.0.0.2';
-      s.join_time = a.join_time + 100;
-      s.stat.last_synced_timestamp = a.join_time + 40;
+      s.join_time = a.join_time + 60;
+      s.stat.last_synced_timestamp = a.join_time + 24;
       s.stat.last_sync_update = CAPTURE_NOW - 1;
     }),
     variant(a, '127.0.0.12', (s) => { s.status = S.OFFLINE; s.up_time = 0; s.stat.last_heart_beat_time = CAPTURE_NOW - 192; }),

@@ -47,7 +47,6 @@ export function hasProtoAccessor(): boolean {
 
 export const DENO_HINT = 'fdfs monitor --charts needs Deno started with --unsafe-proto (deno run -A --unsafe-proto …); showing the Ink view instead';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
 async function loadModule(name: string): Promise<any> {
   // A variable specifier: neither tsc nor a bundler follows it, so blessed is not a static dependency.
   const mod = await import(name);

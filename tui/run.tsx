@@ -35,12 +35,15 @@ export async function runTui(opts: TuiOptions): Promise<void> {
     patchConsole: true,
     incrementalRendering: true,
   });
+  // Ctrl-C arrives as a key in raw mode; these are for `kill` and a closed terminal window.
   const onSignal = () => app.unmount();
+  process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   try {
     await app.waitUntilExit();
   } finally {
+    process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
     restore();

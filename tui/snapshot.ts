@@ -184,6 +184,10 @@ export async function collectSnapshot(trackers: readonly TrackerEntry[], opts: C
     await collectGroups(snap, order);
     snap.at = now();
     return snap;
+  } catch (err) {
+    // Only a bug can get here (every query failure is caught where it happens); still a snapshot.
+    return { at: now(), trackers: trackers.map((t) => ({ address: entryAddress(t), configured: true, reachable: false, isLeader: false })),
+      groups: [], groupsError: errorText(err) };
   } finally {
     if (ownPool) pool.close();
   }

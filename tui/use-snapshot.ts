@@ -10,7 +10,6 @@ export function useSnapshot(trackers: readonly TrackerEntry[], opts: PollerOptio
     const poller = startPoller(trackers, opts, setState);
     return () => { void poller.stop(); };
     // Started once per mount: the tracker list and options do not change while the TUI runs.
-    // eslint-disable-next-line react-hooks/exhaustive-deps
   }, []);
   return state;
 }

@@ -4,7 +4,7 @@ import { exportGroup } from '../../lib/batch/export.ts';
 import { parseSince } from '../../lib/batch/list-files.ts';
 import { FdfsError } from '../../lib/protocol/errno.ts';
 import { withClient } from '../common.ts';
-import { runBatch, typedDash, withBatchOptions, type BatchArgs } from './put.ts';
+import { BATCH_CLIENT_OPTIONS, runBatch, typedDash, withBatchOptions, type BatchArgs } from './put.ts';
 
 // `fdfs export`: a group's live files (or those changed since a time) as a tar archive with a
 // manifest, which `fdfs put` loads into another cluster (lib/batch/export.ts).
@@ -34,5 +34,5 @@ export const exportCommand: CommandModule<any, ExportArgs> = {
       client, group: argv.group, tar: toStdout ? process.stdout : argv.tar, since, storage: argv.storage,
       concurrency: ctx.concurrency, retries: ctx.retries, signal: ctx.signal, stats: ctx.stats, onEvent: ctx.onEvent,
     }));
-  }),
+  }, BATCH_CLIENT_OPTIONS),
 };

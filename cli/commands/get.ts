@@ -3,7 +3,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { getFiles } from '../../lib/batch/get.ts';
 import { FdfsError } from '../../lib/protocol/errno.ts';
 import { withClient } from '../common.ts';
-import { runBatch, typedDash, withBatchOptions, type BatchArgs } from './put.ts';
+import { BATCH_CLIENT_OPTIONS, runBatch, typedDash, withBatchOptions, type BatchArgs } from './put.ts';
 
 // `fdfs get`: download the files of manifests or file IDs into a directory or a tar
 // (lib/batch/get.ts), each checked against its size and CRC-32.
@@ -34,5 +34,5 @@ export const getCommand: CommandModule<any, GetArgs> = {
       resume: argv.resume, concurrency: ctx.concurrency, retries: ctx.retries,
       signal: ctx.signal, stats: ctx.stats, onEvent: ctx.onEvent,
     }));
-  }),
+  }, BATCH_CLIENT_OPTIONS),
 };

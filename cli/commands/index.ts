@@ -3,10 +3,20 @@ import { trackerCommand } from './tracker.ts';
 import { storageCommand } from './storage.ts';
 import { clientCommands } from './client.ts';
 import { devCommand } from './dev.ts';
+import { monitorCommand } from './monitor.ts';
+import { putCommand } from './put.ts';
+import { getCommand } from './get.ts';
+import { lsCommand } from './ls.ts';
+import { exportCommand } from './export.ts';
 
 // Every `fdfs` subcommand, in the order `fdfs --help` lists them.
 export const commands: CommandModule<any, any>[] = [
   ...clientCommands,
+  putCommand,
+  getCommand,
+  lsCommand,
+  exportCommand,
+  monitorCommand,
   trackerCommand,
   storageCommand,
   devCommand,

@@ -10,6 +10,13 @@ import { asList, withClient, withClientOptions, type ClientArgs } from '../commo
 // `fdfs put`: upload directories, files and tar archives (lib/batch/put.ts), with the output
 // conventions every batch command shares (defined here, used by get and export too).
 
+/**
+ * A batch run keeps its connections whatever client.conf's use_connection_pool says (default off,
+ * like the C client): a fresh tracker and storage connection per file costs as much as sending a
+ * small file.
+ */
+export const BATCH_CLIENT_OPTIONS = { pool: true } as const;
+
 export interface BatchArgs extends ClientArgs {
   concurrency?: number;
   retries?: number;
@@ -110,5 +117,5 @@ export const putCommand: CommandModule<any, PutArgs> = {
     client, sources: typedDash() && !argv.sources.includes('-') ? [...argv.sources, '-'] : argv.sources, manifest: argv.manifest, resume: argv.resume, group: argv.group,
     exclude: argv.exclude, concurrency: ctx.concurrency, retries: ctx.retries,
     signal: ctx.signal, stats: ctx.stats, onEvent: ctx.onEvent,
-  }))),
+  })), BATCH_CLIENT_OPTIONS),
 };

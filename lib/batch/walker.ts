@@ -1,3 +1,4 @@
+import { lstatSync } from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 
@@ -53,7 +54,10 @@ export async function* walkDirectory(root: string, opts: WalkOptions = {}): Asyn
         const abs = path.join(absDir, d.name);
         let st: import('node:fs').Stats;
         try {
-          st = await fs.lstat(abs);
+          // Synchronous on purpose: a few µs from the inode cache, where the promise version costs
+          // a thread-pool round trip per file — the walk of many small files is otherwise the
+          // slowest part of `fdfs put`.
+          st = lstatSync(abs);
         } catch (err) {
           // Removed while we walked: nothing to upload.
           if ((err as NodeJS.ErrnoException).code !== 'ENOENT') opts.onWarning?.(rel, `skipped: ${(err as Error).message}`);

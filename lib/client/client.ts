@@ -8,7 +8,7 @@ import type { ClientConnection } from '../net/client-connection.ts';
 import { FdfsError, toFdfsError } from '../protocol/errno.ts';
 import { formatAddress } from '../protocol/ip.ts';
 import { MAX_FILENAME_LEN } from '../protocol/codes.ts';
-import { decodeFileName, isValidExt, parseLogicName, splitFileId } from '../protocol/filename.ts';
+import { decodeFileName, isValidExt, parseLogicName, slaveFileName, splitFileId } from '../protocol/filename.ts';
 import { decodeMetadata, encodeMetadata } from '../protocol/metadata.ts';
 import type { GroupStat, StorageStatRecord } from '../protocol/records.ts';
 import type { StorageAddress, StoreTarget } from '../protocol/tracker-queries.ts';
@@ -169,6 +169,25 @@ async function toContent(source: UploadSource, size: number | undefined, subject
   return { size, chunks: () => source };
 }
 
+/**
+ * A storage refuses append/modify/truncate/regenerate with a bare status (§3.9–§3.13). Turn the
+ * EINVAL of a name without the appender flag (or, for modify, of an offset past the end) into a
+ * line that says so; every other error passes unchanged.
+ */
+async function explained<T>(p: Promise<T>, fileId: string, logicName: string, appenderEinval?: string): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    const e = toFdfsError(err, fileId);
+    if (e.code !== 'EINVAL' || !e.message.includes(' refused by ')) throw e;
+    if (!decodeFileName(logicName)?.isAppender) {
+      throw new FdfsError('EINVAL', 'not an appender file (only files uploaded as appender files can be changed)', { subject: fileId, cause: e });
+    }
+    if (appenderEinval) throw new FdfsError('EINVAL', appenderEinval, { subject: fileId, cause: e });
+    throw e;
+  }
+}
+
 export class FdfsClient {
   readonly pool: ConnectionPool;
   readonly tracker: TrackerClient;
@@ -288,11 +307,23 @@ export class FdfsClient {
     const blob = opts.metadata ? encodeMeta(opts.metadata, masterFileId) : undefined;
     const content = await toContent(source, opts.size, typeof source === 'string' ? source : masterFileId);
     const server = await this.tracker.queryUpdate(group, logicName);
-    return this.#storageRun(server, async (conn) => {
-      const r = await storage.uploadSlaveFile(conn, logicName, opts.prefix, ext, content, masterFileId);
-      if (blob) await this.#metaOrRollback(conn, server, r.group, r.logicName, blob);
-      return `${r.group}/${r.logicName}`;
-    }, { subject: masterFileId });
+    try {
+      return await this.#storageRun(server, async (conn) => {
+        const r = await storage.uploadSlaveFile(conn, logicName, opts.prefix, ext, content, masterFileId);
+        if (blob) await this.#metaOrRollback(conn, server, r.group, r.logicName, blob);
+        return `${r.group}/${r.logicName}`;
+      }, { subject: masterFileId });
+    } catch (err) {
+      // The storage answers with a bare status; say what it means for a slave upload (§3.3).
+      const e = toFdfsError(err, masterFileId);
+      if (!e.message.includes(' refused by ')) throw e;
+      let slaveId = masterFileId;
+      try { slaveId = `${group}/${slaveFileName(logicName, opts.prefix, ext)}`; } catch { /* the storage said why */ }
+      if (e.code === 'ENOENT') throw new FdfsError('ENOENT', 'master file does not exist', { subject: masterFileId, cause: e });
+      if (e.code === 'EEXIST') throw new FdfsError('EEXIST', 'slave file already exists', { subject: slaveId, cause: e });
+      if (e.code === 'EINVAL') throw new FdfsError('EINVAL', 'slave upload refused: invalid master name, prefix or extension', { subject: slaveId, cause: e });
+      throw e;
+    }
   }
 
   // ---- download ----
@@ -480,7 +511,7 @@ export class FdfsClient {
     const { group, logicName } = parseFileId(fileId);
     const content = await toContent(source, opts.size, fileId);
     const server = await this.tracker.queryUpdate(group, logicName);
-    await this.#storageRun(server, (c) => storage.appendFile(c, logicName, content, fileId), { subject: fileId });
+    await explained(this.#storageRun(server, (c) => storage.appendFile(c, logicName, content, fileId), { subject: fileId }), fileId, logicName);
   }
 
   /** 103 → 34: overwrite an appender file from `offset` (≤ its size; may extend it). */
@@ -489,22 +520,26 @@ export class FdfsClient {
     checkCount('offset', offset, fileId);
     const content = await toContent(source, opts.size, fileId);
     const server = await this.tracker.queryUpdate(group, logicName);
-    await this.#storageRun(server, (c) => storage.modifyFile(c, logicName, offset, content, fileId), { subject: fileId });
+    await explained(this.#storageRun(server, (c) => storage.modifyFile(c, logicName, offset, content, fileId), { subject: fileId }), fileId, logicName,
+      `offset ${offset} is beyond the end of the file`);
   }
 
-  /** 103 → 36: cut (or zero-extend) an appender file to `size` bytes. */
+  /**
+   * 103 → 36: cut an appender file to `size` bytes. A larger size extends it with zeros
+   * (PROTOCOL.md §3.11: allowed by FastDFS 6.16).
+   */
   async truncate(fileId: string, size = 0): Promise<void> {
     const { group, logicName } = parseFileId(fileId);
     checkCount('size', size, fileId);
     const server = await this.tracker.queryUpdate(group, logicName);
-    await this.#storageRun(server, (c) => storage.truncateFile(c, logicName, size, fileId), { idempotent: true, subject: fileId });
+    await explained(this.#storageRun(server, (c) => storage.truncateFile(c, logicName, size, fileId), { idempotent: true, subject: fileId }), fileId, logicName);
   }
 
   /** 103 → 38: turn an appender file into a normal one; returns the new file ID. */
   async regenerateAppenderName(fileId: string): Promise<string> {
     const { group, logicName } = parseFileId(fileId);
     const server = await this.tracker.queryUpdate(group, logicName);
-    const r = await this.#storageRun(server, (c) => storage.regenerateAppenderName(c, logicName, fileId), { subject: fileId });
+    const r = await explained(this.#storageRun(server, (c) => storage.regenerateAppenderName(c, logicName, fileId), { subject: fileId }), fileId, logicName);
     return `${r.group}/${r.logicName}`;
   }
 

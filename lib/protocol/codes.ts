@@ -89,6 +89,11 @@ export const CMD = {
    * binlog. FastDFS does not use this code, so C clients are unaffected.
    */
   FDFS_LIST_FILES: 120,
+  /**
+   * fdfs extension (issue 5, replication): a sync source tells a peer up to which second it holds
+   * every file of the source (lib/storage/sync/codec.ts). Sent only to peers that accept it.
+   */
+  FDFS_SYNC_WATERMARK: 121,
 } as const;
 
 export type CommandName = keyof typeof CMD;

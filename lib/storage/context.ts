@@ -4,9 +4,11 @@ import type { FileSource } from '../protocol/filename.ts';
 import { emptyStorageStat, type StatCounter, type StorageStat } from '../protocol/records.ts';
 import type { Logger } from '../util/log.ts';
 import type { BinlogWriter } from './binlog.ts';
+import type { FileLocks } from './file-locks.ts';
 import type { FileNameGenerator } from './file-names.ts';
 import type { MetadataStore } from './metadata-store.ts';
 import type { PathSelectMode, StorePaths } from './store-paths.ts';
+import type { SyncReceiver } from './sync/receiver.ts';
 
 // What every storage command handler works with (handlers/*.ts). StorageServer builds it.
 
@@ -76,6 +78,10 @@ export interface StorageContext {
   readonly fsyncAfterBytes: number;
   /** Logic names being finalised right now, so two uploads never claim the same name (§6.5). */
   readonly claimedNames: Set<string>;
+  /** Serialises in-place changes of one file (append, modify, truncate, rename), keyed by physical path. */
+  readonly fileLocks: FileLocks;
   /** §3.8: the IP of a file's source storage (server ids resolved through storage_ids). */
   sourceIpOf(source: FileSource): string;
+  /** Progress of incoming replication, per source storage (sync handlers, §4.7); absent in bare tests. */
+  readonly sync?: SyncReceiver;
 }

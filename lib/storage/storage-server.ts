@@ -16,6 +16,7 @@ import type { PathUsage, SyncSource } from '../protocol/storage-tracker.ts';
 import { silentLogger, type Logger } from '../util/log.ts';
 import { BinlogWriter } from './binlog.ts';
 import { StorageCounters, type StorageContext, type TrackerParameters } from './context.ts';
+import { FileLocks } from './file-locks.ts';
 import { FileNameGenerator } from './file-names.ts';
 import { storageHandlers } from './handlers/index.ts';
 import {
@@ -25,6 +26,8 @@ import { MetadataStore } from './metadata-store.ts';
 import type { ReporterHost } from './reporter-host.ts';
 import { readStatFile, writeStatFile } from './stat-file.ts';
 import { StorePaths } from './store-paths.ts';
+import { SyncReceiver } from './sync/receiver.ts';
+import { SyncManager, type SyncReporter } from './sync/sync-manager.ts';
 import { TrackerReporter } from './tracker-reporter.ts';
 
 // The storage daemon (PROTOCOL.md §3, §4, §7): store paths, binlog, state files, the client
@@ -105,6 +108,9 @@ export class StorageServer extends EventEmitter implements ReporterHost {
   private _names: FileNameGenerator | null = null;
   private server: PacketServer<StorageContext> | null = null;
   private reporter: ReporterLike | null = null;
+  /** Incoming replication progress (sync handlers) and outgoing replication (issue 5, §5). */
+  private syncReceiver: SyncReceiver | null = null;
+  private syncManager: SyncManager | null = null;
   private statTimer: NodeJS.Timeout | null = null;
   private releaseReady!: () => void;
   private failReady!: (err: Error) => void;
@@ -312,6 +318,7 @@ export class StorageServer extends EventEmitter implements ReporterHost {
     }
     if (this.stopped) throw new FdfsError('ENOTCONN', 'storage server stopped during start-up');
     this.releaseReady();
+    this.startSync();
     this.reporter?.start();
     const every = Math.max(1, this.config.sync_stat_file_interval) * 1000;
     this.statTimer = setInterval(() => { void this.saveStat().catch((e: Error) => this.log('warn', `cannot write storage_stat.dat: ${e.message}`)); }, every);
@@ -349,6 +356,9 @@ export class StorageServer extends EventEmitter implements ReporterHost {
     });
     await storePaths.init();
     this._storePaths = storePaths;
+    this.syncReceiver = new SyncReceiver(this.syncDir, this.log);
+    await this.syncReceiver.load();
+    await this.syncReceiver.removeLeftovers(c.store_paths.map((_, i) => storePaths.dataDir(i)));
     if (c.check_store_path_mark) await this.checkStorePathMarks();
     if (firstStart) await this.saveInitFlag();
 
@@ -401,7 +411,9 @@ export class StorageServer extends EventEmitter implements ReporterHost {
       log: this.log,
       fsyncAfterBytes: c.fsync_after_written_bytes,
       claimedNames: new Set<string>(),
+      fileLocks: new FileLocks(),
       sourceIpOf: (s) => this.sourceIpOf(s),
+      sync: this.syncReceiver ?? undefined,
     };
     this.server = new PacketServer<StorageContext>({
       name: 'storage',
@@ -449,6 +461,39 @@ export class StorageServer extends EventEmitter implements ReporterHost {
     }
   }
 
+  /**
+   * Replication (PROTOCOL.md §5): a sync reader per group member, driven by the member lists the
+   * tracker pushes. Without trackers (reporter: false) there are no members to sync with.
+   */
+  private startSync(): void {
+    if (!this.reporter || !this.syncReceiver) return;
+    const c = this.config;
+    const reporter = this.reporter as ReporterLike & SyncReporter;
+    const manager = new SyncManager({
+      ctx: this.server!.options.state,
+      receiver: this.syncReceiver,
+      config: c,
+      log: this.log,
+      syncDir: this.syncDir,
+      ownId: () => this._serverId,
+      ownPort: () => this._port,
+      useStorageId: () => this.params.useStorageId,
+      ownStatus: () => this.status,
+      localAddress: this.bindAddr || undefined,
+      trackers: c.tracker_servers.map((t) => ({ hosts: [...t.hosts], port: t.port })),
+      dial: { connectTimeout: c.connect_timeout, networkTimeout: c.network_timeout, localAddress: this.bindAddr || undefined },
+      reporter,
+    });
+    this.syncManager = manager;
+    this.on('members', (members: StorageBrief[]) => manager.onMembers(members));
+    this.on('status', (status: number) => manager.onOwnStatus(status));
+    manager.start();
+    if (this.groupMembers.length > 0) manager.onMembers(this.groupMembers);
+  }
+
+  /** Per-peer replication readers (tests, monitoring). */
+  get sync(): SyncManager | null { return this.syncManager; }
+
   private async saveStat(): Promise<void> {
     const names = this._names;
     if (!this.counters.dirty && !names?.cursorDirty) return;
@@ -492,7 +537,9 @@ export class StorageServer extends EventEmitter implements ReporterHost {
       }
     };
     await step('closing the listener', () => this.server?.close(this.options.stopGraceMs ?? 10_000));
+    await step('stopping replication', () => this.syncManager?.stop());
     await step('stopping the tracker reporter', () => this.reporter?.stop());
+    await step('saving replication progress', () => this.syncReceiver?.close());
     await step('closing the binlog', () => this._binlog?.close());
     if (this._names) {
       this.counters.dirty = true;

@@ -34,6 +34,8 @@ export interface StorePathsOptions {
 /** store_path of the tracker parameters (§4.2, §8.3): 0 round robin, 2 most free space. */
 export type PathSelectMode = 0 | 2;
 
+const USAGE_TTL_MS = 1000;
+
 async function statfsMb(dir: string): Promise<PathUsage> {
   const s = await fs.statfs(dir);
   return {
@@ -145,9 +147,32 @@ export class StorePaths {
     this.log('info', `created ${leaves.length} sub-directories under ${data} in ${Date.now() - started} ms`);
   }
 
-  /** Per store path total/free MB (free = blocks available to us). */
+  private usageCache: { at: number; usage: Promise<PathUsage[]> } | null = null;
+
+  /**
+   * Per store path total/free MB (free = blocks available to us). statfs costs a thread-pool
+   * round trip, so one answer serves every upload for USAGE_TTL_MS; the reserve check stays
+   * conservative because it subtracts each upload's own size.
+   */
   diskUsage(): Promise<PathUsage[]> {
-    return Promise.all(this.specs.map((s) => statfsMb(s.path)));
+    const now = Date.now();
+    if (this.usageCache && now - this.usageCache.at < USAGE_TTL_MS) return this.usageCache.usage;
+    const usage = Promise.all(this.specs.map((s) => statfsMb(s.path)));
+    this.usageCache = { at: now, usage };
+    usage.catch(() => { this.usageCache = null; });
+    return usage;
+  }
+
+  /**
+   * §3.3: whether store path `index` keeps its reserve after `size` more bytes (a slave upload
+   * goes to its master's path, whatever the others have). Same check as choose().
+   */
+  async hasRoom(index: number, size: number, reserve: ReservedSpace): Promise<boolean> {
+    const u = (await this.diskUsage())[index]!;
+    const free = u.freeMb - size / MB;
+    if (free <= 0) return false;
+    if (reserve.kind === 'mb') return free > reserve.mb / this.specs.length;
+    return u.totalMb > 0 && free / u.totalMb > reserve.ratio;
   }
 
   /**

@@ -243,6 +243,8 @@ export class TrackerReporter extends EventEmitter {
         };
       } catch (err) {
         if (this.stopping) throw this.stoppedError();
+        // A tracker's definite "you are not in storage_ids.conf" is not retried (the C storage exits).
+        if ((err as { fatal?: boolean }).fatal) throw err;
         lastError = toFdfsError(err);
         this.log('debug', `start-up round ${attempt}: ${lastError.message}`);
       }
@@ -292,7 +294,14 @@ export class TrackerReporter extends EventEmitter {
         const ip = this.myIps[0]!;
         const { lines, id } = await this.firstTracker('FETCH_STORAGE_IDS', async (conn) => ({
           lines: await fetchStorageIds(conn),
-          id: await getServerId(conn, this.group, ip, port),
+          id: await getServerId(conn, this.group, ip, port).catch((err: unknown) => {
+            // §4.12: ENOENT = no entry for this group + ip:port in the trackers' storage_ids.conf.
+            const e = toFdfsError(err);
+            if (e.code !== 'ENOENT') throw e;
+            throw Object.assign(new FdfsError('ENOENT',
+              `${formatAddress(ip, port)} (group ${this.group}) is not in the trackers' storage_ids.conf: add "<id> ${this.group} ${formatAddress(ip, port)}" there`,
+              { subject: conn.address }), { fatal: true });
+          }),
         }), true);
         this.notifyHost('onStorageIds', () => this.host.onStorageIds(lines));
         if (this.host.serverId && this.host.serverId !== id) {
@@ -369,6 +378,8 @@ export class TrackerReporter extends EventEmitter {
     if (!changed) return;
     this.syncTimestamps = next;
     this.syncChangeCount++;
+    // Report soon (the loop keeps the 1 s spacing): downloads are routed to a replica by it (§8.4).
+    for (const l of this.links) l.sleeper.wake();
   }
 
   /**
@@ -551,7 +562,9 @@ export class TrackerReporter extends EventEmitter {
         }
         ticks++;
         // An early beat that is not due yet shortens the pause instead of waiting a whole tick.
-        const pause = link.forceBeat ? Math.min(this.opts.tickMs, lastBeat + MIN_EARLY_BEAT_GAP_MS - Date.now()) : this.opts.tickMs;
+        let pause = link.forceBeat ? Math.min(this.opts.tickMs, lastBeat + MIN_EARLY_BEAT_GAP_MS - Date.now()) : this.opts.tickMs;
+        // Sync progress waiting for its 1 s spacing goes out as soon as that allows.
+        if (this.syncChangeCount !== syncReported) pause = Math.min(pause, lastSyncReport + 1000 - Date.now());
         if (pause > 0 && !this.stopping && !peerClosed) await link.sleeper.sleep(pause);
       }
     } finally {

@@ -154,6 +154,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     const from = s.status;
     s.status = status;
     s.group.changeCount++;
+    if ((from === ST.ACTIVE) !== (status === ST.ACTIVE)) this.sourcesChanged(s);
     this.emit('status', { storage: s, from, to: status, why });
     return true;
   }
@@ -234,11 +235,17 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   /**
    * §4.7/§7.3 SYNC_REPORT from `dest`: store last_sync_timestamps[src][dest] for ACTIVE sources,
-   * then recompute dest's last_synced_timestamp — the minimum of the non-zero values over the
-   * ACTIVE sources with store_server = 0, else the largest value ever seen.
+   * then recompute dest's last_synced_timestamp — with store_server = 0 the minimum over the
+   * ACTIVE sources, else the largest value ever seen.
+   *
+   * Deviation from 6.16, which takes the minimum of the non-zero values only: a source that has not
+   * reported anything yet would then not count, and §8.4 would send a download of that source's
+   * new file to a member that does not hold it. fdfs storages report every source within a second
+   * (the sync watermark), so counting zeros costs nothing with them.
    */
   recordSyncReport(dest: StorageRecord, items: readonly SyncTimestamp[], storeServer: number): void {
     const g = dest.group;
+    this.syncRule = storeServer;
     let max = 0;
     for (const { peerId, timestamp } of items) {
       const src = g.find(peerId);
@@ -249,15 +256,37 @@ export class Cluster extends EventEmitter<ClusterEvents> {
       if (timestamp > max) max = timestamp;
     }
     if (storeServer === 0) {
-      const min = this.minSyncedFrom(dest, (src) => src.status === ST.ACTIVE);
-      if (min > 0) dest.stat.last_synced_timestamp = min;
+      this.recomputeSynced(dest);
     } else if (max > dest.stat.last_synced_timestamp) {
       dest.stat.last_synced_timestamp = max;
     }
   }
 
+  /** store_server of the last sync report: how last_synced_timestamp is derived (§7.3). */
+  private syncRule = 0;
+
+  /**
+   * store_server = 0: the minimum of last_sync_timestamps[src][dest] over the ACTIVE sources
+   * (0 for one that never reported). Unchanged when no other member is ACTIVE.
+   */
+  private recomputeSynced(dest: StorageRecord): void {
+    let min = Infinity;
+    for (const src of dest.group.members) {
+      if (src === dest || src.status !== ST.ACTIVE) continue;
+      min = Math.min(min, dest.group.syncTimestamps.get(src.id)?.get(dest.id) ?? 0);
+    }
+    if (min !== Infinity) dest.stat.last_synced_timestamp = min;
+  }
+
+  /** A member became ACTIVE or stopped being it: the set of sources of every other member changed. */
+  private sourcesChanged(s: StorageRecord): void {
+    if (this.syncRule !== 0) return;
+    for (const m of s.group.members) if (m !== s) this.recomputeSynced(m);
+  }
+
   /** Recompute every member's last_synced_timestamp from the table (after loading it, §8.8). */
   recomputeSyncedTimestamps(storeServer: number): void {
+    this.syncRule = storeServer;
     for (const g of this.groups.values()) {
       for (const dest of g.members) {
         if (storeServer === 0) {

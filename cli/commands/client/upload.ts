@@ -1,10 +1,8 @@
-import fs from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
 import process from 'node:process';
-import { pipeline } from 'node:stream/promises';
 import type { Argv, CommandModule } from 'yargs';
+import { FdfsError } from '../../../lib/protocol/errno.ts';
 import { asList, parseKeyValues, printJson, printLine, reportError, withClient, withClientOptions, type ClientArgs } from '../../common.ts';
+import { spoolStdin } from './stdin.ts';
 
 interface UploadArgs extends ClientArgs {
   files: string[];
@@ -12,23 +10,8 @@ interface UploadArgs extends ClientArgs {
   meta?: string[];
   ext?: string;
   appender?: boolean;
-}
-
-/**
- * stdin has no size to announce up front (FastDFS sends it before the content), so it is spooled
- * to a temporary file first: streamed, never held in memory.
- */
-async function spoolStdin(): Promise<{ file: string; cleanup: () => void }> {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdfs-upload-'));
-  const file = path.join(dir, 'stdin');
-  const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
-  try {
-    await pipeline(process.stdin, fs.createWriteStream(file));
-  } catch (err) {
-    cleanup();
-    throw err;
-  }
-  return { file, cleanup };
+  master?: string;
+  prefix?: string;
 }
 
 /**
@@ -53,19 +36,31 @@ export const uploadCommand: CommandModule<any, UploadArgs> = {
     .option('group', { alias: 'g', type: 'string', describe: 'upload into this group (default: the tracker chooses)' })
     .option('meta', { alias: 'm', type: 'string', coerce: asList, describe: 'metadata name=value (repeatable)' })
     .option('ext', { type: 'string', describe: 'file extension for the file ID (default: the file\'s own; none for stdin)' })
-    .option('appender', { type: 'boolean', describe: 'upload as an appender file (can be appended to later)' }),
+    .option('appender', { type: 'boolean', describe: 'upload as an appender file (can be appended to later)' })
+    .option('master', { type: 'string', describe: 'upload a slave file of this master file ID (needs --prefix)', group: 'Slave files:' })
+    .option('prefix', { type: 'string', describe: 'slave name suffix after the master\'s name, e.g. _150x150', group: 'Slave files:' })
+    .implies('master', 'prefix')
+    .implies('prefix', 'master')
+    .conflicts('master', ['appender', 'group'])
+    .example('$0 upload photo.jpg', 'upload a file, print its ID')
+    .example('$0 upload thumb.jpg --master group1/M00/00/00/wKgB…042.jpg --prefix _150x150', 'a slave file: group1/M00/00/00/wKgB…_150x150.jpg'),
   handler: (argv) => withClient(argv, async (client) => {
     const metadata = argv.meta?.length ? parseKeyValues(argv.meta) : undefined;
     const results: Array<{ source: string; fileId: string }> = [];
     let failed = false;
-    for (const source of withStdinMarker(argv.files ?? [])) {
+    const sources = withStdinMarker(argv.files ?? []);
+    // One prefix names one slave: a second file would only collide with the first (EEXIST).
+    if (argv.master !== undefined && sources.length !== 1) {
+      throw new FdfsError('EINVAL', 'upload one file at a time with --master (the prefix names the slave)', { subject: argv.master });
+    }
+    for (const source of sources) {
       let spooled: { file: string; cleanup: () => void } | undefined;
       try {
         if (source === '-') spooled = await spoolStdin();
-        const fileId = await client.upload(spooled?.file ?? source, {
-          group: argv.group, metadata, appender: argv.appender,
-          ext: argv.ext ?? (spooled ? '' : undefined),
-        });
+        const ext = argv.ext ?? (spooled ? '' : undefined);
+        const fileId = argv.master !== undefined
+          ? await client.uploadSlave(argv.master, spooled?.file ?? source, { prefix: argv.prefix ?? '', ext, metadata })
+          : await client.upload(spooled?.file ?? source, { group: argv.group, metadata, appender: argv.appender, ext });
         results.push({ source, fileId });
         if (!argv.json) printLine(fileId);
       } catch (err) {

@@ -3,12 +3,22 @@ import { FdfsError } from '../../protocol/errno.ts';
 import type { Handler } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
 import { activeTest } from './active-test.ts';
+import { appendFile } from './append.ts';
 import { deleteFile } from './delete.ts';
 import { download } from './download.ts';
 import { getMetadata } from './get-metadata.ts';
+import { modifyFile } from './modify.ts';
 import { queryFileInfo } from './query-file-info.ts';
+import { regenerateAppenderName } from './regenerate.ts';
 import { setMetadata } from './set-metadata.ts';
+import { syncDelete } from './sync-delete.ts';
+import { syncFile } from './sync-file.ts';
+import { syncPair } from './sync-link.ts';
+import { syncRange } from './sync-range.ts';
+import { reportServerId, syncWatermark } from './sync-session.ts';
+import { truncateFile } from './truncate.ts';
 import { upload } from './upload.ts';
+import { uploadSlave } from './upload-slave.ts';
 
 // The storage's command table: one handler per command code (STYLE.md rule 2).
 
@@ -21,6 +31,23 @@ const TABLE: ReadonlyArray<[number, Handler<StorageContext>]> = [
   [CMD.GET_METADATA, getMetadata],
   [CMD.QUERY_FILE_INFO, queryFileInfo],
   [CMD.ACTIVE_TEST, activeTest],
+  // Appender and slave files (issue 4, §3.3, §3.9–§3.13).
+  [CMD.UPLOAD_SLAVE_FILE, uploadSlave],
+  [CMD.APPEND_FILE, appendFile],
+  [CMD.MODIFY_FILE, modifyFile],
+  [CMD.TRUNCATE_FILE, truncateFile],
+  [CMD.REGENERATE_APPENDER_FILENAME, regenerateAppenderName],
+  // Storage ↔ storage replication (issue 5, §5).
+  [CMD.REPORT_SERVER_ID, reportServerId],
+  [CMD.SYNC_CREATE_FILE, syncFile],
+  [CMD.SYNC_UPDATE_FILE, syncFile],
+  [CMD.SYNC_DELETE_FILE, syncDelete],
+  [CMD.SYNC_APPEND_FILE, syncRange],
+  [CMD.SYNC_MODIFY_FILE, syncRange],
+  [CMD.SYNC_TRUNCATE_FILE, syncRange],
+  [CMD.SYNC_CREATE_LINK, syncPair],
+  [CMD.SYNC_RENAME_FILE, syncPair],
+  [CMD.FDFS_SYNC_WATERMARK, syncWatermark],
 ];
 
 /**

@@ -1,0 +1,37 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import process from 'node:process';
+import { pipeline } from 'node:stream/promises';
+
+// FastDFS announces a content's size before the content (PROTOCOL.md §3.1, §3.9), which stdin
+// cannot tell: `-` is spooled to a temporary file first, streamed, never held in memory.
+
+export interface Spooled {
+  file: string;
+  cleanup(): void;
+}
+
+export async function spoolStdin(prefix = 'fdfs-stdin-'): Promise<Spooled> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  const file = path.join(dir, 'stdin');
+  const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });
+  try {
+    await pipeline(process.stdin, fs.createWriteStream(file));
+  } catch (err) {
+    cleanup();
+    throw err;
+  }
+  return { file, cleanup };
+}
+
+/** Run fn with a local path for `source`: the file itself, or stdin spooled when it is `-`. */
+export async function withSource<T>(source: string, fn: (file: string, fromStdin: boolean) => Promise<T>): Promise<T> {
+  if (source !== '-') return fn(source, false);
+  const spooled = await spoolStdin();
+  try {
+    return await fn(spooled.file, true);
+  } finally {
+    spooled.cleanup();
+  }
+}

@@ -1,0 +1,75 @@
+import { Buffer } from 'node:buffer';
+import fs from 'node:fs/promises';
+import { FdfsError } from '../../protocol/errno.ts';
+import { FieldReader } from '../../protocol/fields.ts';
+import type { Request } from '../../net/packet-server.ts';
+import type { StorageContext } from '../context.ts';
+import { checkAppenderNameLength, receiveInto, statAppender } from './appender-common.ts';
+import { fsError, locate } from './common.ts';
+
+// MODIFY_FILE (34), PROTOCOL.md §3.10: i64 name_len, i64 offset, i64 bytes, name, content.
+// Overwrites an appender file in place from `offset` (≤ its size); may extend it.
+
+const FIXED_LEN = 24;
+
+export async function modifyFile(req: Request, ctx: StorageContext): Promise<Buffer> {
+  const c = ctx.counters;
+  if (req.length <= FIXED_LEN) throw new FdfsError('EINVAL', `modify body of ${req.length} bytes is too short`);
+  const r = new FieldReader(await req.read(FIXED_LEN));
+  const nameLen = r.i64();
+  const offset = r.i64();
+  const bytes = r.i64();
+  c.count('total_modify_count');
+  // The C checks, in its order: name length, offset ≥ 0, bytes = what follows the name.
+  checkAppenderNameLength(nameLen);
+  if (offset < 0) throw new FdfsError('EINVAL', `negative offset ${offset}`);
+  if (bytes < 0 || bytes !== req.length - FIXED_LEN - nameLen) {
+    throw new FdfsError('EINVAL', `modify of ${bytes} bytes does not match package length ${req.length}`);
+  }
+  const logicName = (await req.read(nameLen)).toString('latin1');
+
+  return ctx.fileLocks.run(locate(ctx, logicName).path, async () => {
+    const f = await statAppender(ctx, logicName);
+    // §3.10: an offset past the end would leave a hole; 6.16 answers EINVAL (errors.json,
+    // raw-storage-modify-beyond-size) and, being a header-only EINVAL, closes the connection.
+    if (offset > f.size) {
+      throw new FdfsError('EINVAL', `offset ${offset} is beyond the end of the file (size ${f.size})`, { subject: logicName });
+    }
+    // 0 bytes: a no-op with status 0 (without the 6.16 request echo, §3.10).
+    if (bytes === 0) {
+      c.count('success_modify_count');
+      return Buffer.alloc(0);
+    }
+    c.count('total_file_open_count');
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(f.path, 'r+');
+    } catch (err) {
+      throw fsError(err, logicName);
+    }
+    c.count('success_file_open_count');
+    let received = 0;
+    let mtime: number;
+    try {
+      try {
+        received = await receiveInto(req, ctx, fh, offset);
+        mtime = Math.floor((await fh.stat()).mtimeMs / 1000);
+      } catch (err) {
+        // Overwritten bytes cannot be taken back, but a cut-off modify that grew the file at least
+        // does not leave a longer file than before.
+        if (offset + received > f.size) await fh.truncate(f.size).catch(() => {});
+        throw err;
+      } finally {
+        c.count('total_modify_bytes', received);
+      }
+    } finally {
+      await fh.close().catch(() => {});
+    }
+    // §7.2: `M <name> <offset> <bytes>`, timestamp = the new mtime.
+    await ctx.binlog.append({ timestamp: mtime, op: 'M', name: logicName, extra: `${offset} ${bytes}` });
+    c.count('success_modify_count');
+    c.count('success_modify_bytes', received);
+    c.sourceUpdated();
+    return Buffer.alloc(0);
+  });
+}

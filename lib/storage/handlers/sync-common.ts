@@ -1,0 +1,132 @@
+import { Buffer } from 'node:buffer';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { MAX_FILENAME_LEN } from '../../protocol/codes.ts';
+import { FdfsError } from '../../protocol/errno.ts';
+import type { Request } from '../../net/packet-server.ts';
+import type { BinlogOp } from '../binlog.ts';
+import type { StorageContext } from '../context.ts';
+import { nowSec } from './common.ts';
+import { writeAll } from './io.ts';
+
+// What the receiving side of storage ↔ storage sync shares (PROTOCOL.md §5): who sent the
+// records on this connection, temp files, counters, and the lower-case binlog records.
+
+/** Bytes gathered from the socket before one disk write (as the upload handler does). */
+const WRITE_CHUNK = 256 * 1024;
+
+/** The peer id a connection reported with REPORT_SERVER_ID (9), if it did (§5.1, §4.7). */
+export function syncSourceOf(req: Request): string | undefined {
+  const id = req.conn.data.syncSourceId;
+  return typeof id === 'string' && id !== '' ? id : undefined;
+}
+
+export function setSyncSource(req: Request, id: string): void {
+  req.conn.data.syncSourceId = id;
+}
+
+/** A file name length field of a sync request (C: 1 … 127, else EINVAL). */
+export function checkNameLength(n: number, what = 'filename_len'): void {
+  if (!Number.isSafeInteger(n) || n <= 0 || n > MAX_FILENAME_LEN) {
+    throw new FdfsError('EINVAL', `${what} ${n} is invalid`);
+  }
+}
+
+/** Read and drop `n` content bytes the request carries but we do not need (EEXIST paths). */
+export async function discard(req: Request, n = req.remaining): Promise<void> {
+  let left = Math.min(n, req.remaining);
+  while (left > 0) left -= (await req.readSome(Math.min(left, WRITE_CHUNK))).length;
+}
+
+/** `<store path>/data/.cp<seq>.tmp`: incoming content lands here and is renamed into place (§5.2). */
+export function tempPathFor(ctx: StorageContext, storePathIndex: number): string {
+  const dir = ctx.storePaths.dataDir(storePathIndex);
+  return ctx.sync ? ctx.sync.tempPath(dir) : path.join(dir, `.cp${Date.now()}${randomBytes(3).readUIntBE(0, 3)}.tmp`);
+}
+
+/**
+ * Copy `length` content bytes of the request into `fh` at `position` (null = current position),
+ * awaiting each disk write before reading on, so a slow disk pauses the sender.
+ */
+export async function receiveInto(req: Request, ctx: StorageContext, fh: fs.FileHandle, length: number, position: number | null): Promise<number> {
+  const c = ctx.counters;
+  let received = 0;
+  let sinceSync = 0;
+  let pos = position;
+  while (received < length) {
+    const chunks = [await req.readSome(Math.min(WRITE_CHUNK, length - received))];
+    let n = chunks[0]!.length;
+    while (received + n < length && n < WRITE_CHUNK && req.conn.reader.buffered > 0) {
+      const more = await req.readSome(Math.min(WRITE_CHUNK - n, length - received - n));
+      chunks.push(more);
+      n += more.length;
+    }
+    c.count('total_file_write_count');
+    if (pos === null) {
+      await writeAll(fh, chunks);
+    } else {
+      const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, n);
+      let done = 0;
+      while (done < n) done += (await fh.write(buf, done, n - done, pos + done)).bytesWritten;
+      pos += n;
+    }
+    c.count('success_file_write_count');
+    received += n;
+    c.count('total_sync_in_bytes', n);
+    sinceSync += n;
+    if (ctx.fsyncAfterBytes > 0 && sinceSync >= ctx.fsyncAfterBytes) {
+      sinceSync = 0;
+      await fh.sync();
+    }
+  }
+  return received;
+}
+
+/**
+ * A replica change is done: lower-case binlog record with the source's timestamp (§5.2, §7.2),
+ * counters, and the source's sync progress (§7.3).
+ */
+export async function logApplied(req: Request, ctx: StorageContext, op: BinlogOp, name: string, timestamp: number,
+  extra?: string, bytes = 0): Promise<void> {
+  await ctx.binlog.append(extra === undefined ? { timestamp, op, name } : { timestamp, op, name, extra });
+  noteApplied(req, ctx, timestamp, bytes);
+}
+
+/** Progress and counters only (EEXIST answers count as applied, §7.3). */
+export function noteApplied(req: Request, ctx: StorageContext, timestamp: number, bytes = 0): void {
+  const s = ctx.counters.stat;
+  s.last_sync_update = nowSec();
+  if (bytes > 0) ctx.counters.count('success_sync_in_bytes', bytes);
+  ctx.counters.dirty = true;
+  ctx.sync?.applied(syncSourceOf(req), timestamp);
+}
+
+/** Serialise changes of one stored file with the client commands that change it in place. */
+export function withFileLock<T>(ctx: StorageContext, keys: string | string[], fn: () => Promise<T>): Promise<T> {
+  const locks = ctx.fileLocks;
+  if (!locks) return fn();
+  return Array.isArray(keys) ? locks.runAll(keys, fn) : locks.run(keys, fn);
+}
+
+/** lstat that answers null for a missing file. */
+export async function lstatOrNull(p: string): Promise<import('node:fs').Stats | null> {
+  try {
+    return await fs.lstat(p);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw err;
+  }
+}
+
+/** stat (following links) that answers null for a missing file. */
+export async function statOrNull(p: string): Promise<import('node:fs').Stats | null> {
+  try {
+    return await fs.stat(p);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw err;
+  }
+}

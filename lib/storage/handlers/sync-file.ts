@@ -1,0 +1,78 @@
+import fs from 'node:fs/promises';
+import { CMD } from '../../protocol/codes.ts';
+import { FdfsError } from '../../protocol/errno.ts';
+import type { Request } from '../../net/packet-server.ts';
+import type { StorageContext } from '../context.ts';
+import { SYNC_FILE_FIXED_LEN, decodeSyncFileHeader } from '../sync/codec.ts';
+import { checkGroup, locate } from './common.ts';
+import {
+  checkNameLength, discard, logApplied, lstatOrNull, receiveInto, tempPathFor, withFileLock,
+} from './sync-common.ts';
+
+// SYNC_CREATE_FILE (16) and SYNC_UPDATE_FILE (18), PROTOCOL.md §5.2: a whole file from a peer.
+
+/**
+ * The content goes to `data/.cp<seq>.tmp`, gets the source timestamp as mtime, and is renamed into
+ * place, so a reader never sees a half-received file (not even after a kill -9: start-up removes
+ * the temp files). Logged `c`/`u` with the source timestamp. A CREATE of a file we already hold
+ * with the same size, and any request sent without content (header.status ≠ 0), are answered
+ * EEXIST after logging.
+ */
+export async function syncFile(req: Request, ctx: StorageContext): Promise<void> {
+  const update = req.cmd === CMD.SYNC_UPDATE_FILE;
+  const op = update ? 'u' : 'c';
+  const withContent = req.header.status === 0;
+  if (req.length < SYNC_FILE_FIXED_LEN) throw new FdfsError('EINVAL', `sync file body of ${req.length} bytes is too short`);
+  const h = decodeSyncFileHeader(await req.read(SYNC_FILE_FIXED_LEN));
+  checkNameLength(h.nameLength);
+  if (!Number.isSafeInteger(h.fileSize) || h.fileSize < 0) throw new FdfsError('EINVAL', `file_size ${h.fileSize} is invalid`);
+  const expected = SYNC_FILE_FIXED_LEN + h.nameLength + (withContent ? h.fileSize : 0);
+  if (req.length !== expected) {
+    throw new FdfsError('EINVAL', `package length ${req.length} does not match filename_len ${h.nameLength} and file_size ${h.fileSize}`);
+  }
+  const name = (await req.read(h.nameLength)).toString('latin1');
+  checkGroup(ctx, h.group);
+  const f = locate(ctx, name);
+
+  if (!withContent) {
+    // §5.2: the sender found the same size here with QUERY_FILE_INFO; only the record is new.
+    await logApplied(req, ctx, op, name, h.timestamp);
+    throw new FdfsError('EEXIST', 'already here (no content sent)', { subject: name });
+  }
+
+  await withFileLock(ctx, f.path, async () => {
+    if (!update) {
+      const st = await lstatOrNull(f.path);
+      if (st?.isFile() && st.size === h.fileSize) {
+        await discard(req, h.fileSize);
+        await logApplied(req, ctx, op, name, h.timestamp);
+        throw new FdfsError('EEXIST', 'already here with the same size', { subject: name });
+      }
+    }
+    const tmp = tempPathFor(ctx, f.parsed.storePathIndex);
+    const c = ctx.counters;
+    c.count('total_file_open_count');
+    let fh: fs.FileHandle;
+    try {
+      fh = await fs.open(tmp, 'wx', 0o644);
+    } catch (err) {
+      throw new FdfsError('EAGAIN', `cannot create ${tmp}: ${(err as Error).message}`, { subject: name, cause: err });
+    }
+    c.count('success_file_open_count');
+    let placed = false;
+    try {
+      try {
+        await receiveInto(req, ctx, fh, h.fileSize, null);
+        await fh.utimes(h.timestamp, h.timestamp);
+      } finally {
+        await fh.close().catch(() => {});
+      }
+      await fs.rename(tmp, f.path);
+      placed = true;
+    } finally {
+      if (!placed) await fs.rm(tmp, { force: true }).catch(() => {});
+    }
+    await logApplied(req, ctx, op, name, h.timestamp, undefined, h.fileSize);
+  });
+}
+

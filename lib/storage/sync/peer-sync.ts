@@ -1,0 +1,729 @@
+import { Buffer } from 'node:buffer';
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { CMD, GROUP_NAME_LEN, STORAGE_STATUS as ST, storageStatusName } from '../../protocol/codes.ts';
+import { ERRNO, FdfsError, errnoName, toFdfsError } from '../../protocol/errno.ts';
+import { fixed, readI64 } from '../../protocol/fields.ts';
+import { decodeFileName } from '../../protocol/filename.ts';
+import type { SyncSource } from '../../protocol/storage-tracker.ts';
+import type { Logger } from '../../util/log.ts';
+import type { BinlogPosition, BinlogRecord } from '../binlog.ts';
+import type { StorageContext } from '../context.ts';
+import { locate, logicNameOfPath } from '../handlers/common.ts';
+import { BinlogReader } from './binlog-reader.ts';
+import {
+  SYNC_NO_CONTENT_STATUS, encodeReportServerId, encodeSyncDelete, encodeSyncFile, encodeSyncPair, encodeSyncRange,
+  encodeSyncWatermark,
+} from './codec.ts';
+import { markFileName, newMark, readMark, writeMark, type SyncMark } from './mark-file.ts';
+import { SyncChannel, type SyncReply } from './sync-channel.ts';
+
+// One sync reader per peer (PROTOCOL.md §5.9, §5.10): it follows this storage's binlog from the
+// peer's mark and pushes every record the peer needs (§5.7) with the sender rules of §5.2–§5.6.
+// Records are pipelined on one connection (see sync-channel.ts), in binlog order.
+
+/** A group member as the tracker's change-push lists it (§4.8). */
+export interface SyncPeer {
+  id: string;
+  ip: string;
+  port: number;
+  status: number;
+}
+
+/** What a PeerSync needs from the storage around it (SyncManager provides it). */
+export interface SyncEnv {
+  readonly ctx: StorageContext;
+  /** `<base_path>/data/sync`. */
+  readonly syncDir: string;
+  readonly log: Logger;
+  ownId(): string;
+  ownPort(): number;
+  useStorageId(): boolean;
+  /** Source address of sync connections (client_bind). */
+  readonly localAddress: string | undefined;
+  readonly heartBeatMs: number;
+  /** sync_wait_msec: poll period of an idle reader (the binlog writer also wakes it). */
+  readonly waitMs: number;
+  /** sync_interval: pause after each pushed record. */
+  readonly intervalMs: number;
+  /** write_mark_file_freq. */
+  readonly markFreq: number;
+  readonly skipInvalid: boolean;
+  readonly connectTimeout: number;
+  readonly networkTimeout: number;
+  /** Requests in flight per peer connection. */
+  readonly window: number;
+  /** sync_start_time / sync_end_time (§5.10). */
+  inWindow(now: Date): boolean;
+  /** 86 SYNC_SRC_REQ (§4.9): who copies the old files to `destId` (null: nobody). Throws when no tracker answers. */
+  askSyncSource(destId: string): Promise<SyncSource | null>;
+  /** 76 REPORT_STATUS about a peer to every tracker (§4.10); true when at least one accepted. */
+  reportPeerStatus(peer: SyncPeer, status: number): Promise<boolean>;
+  /** A peer's initial copy finished (the manager makes the trackers hear from everyone soon). */
+  onOldCopyDone?(peer: SyncPeer): void;
+}
+
+/**
+ * §8.4 routes a download to a replica once it reports a sync timestamp above the file's. A file's
+ * binlog line is written a moment after its mtime; with this much margin a watermark never covers
+ * a file whose line might still be on its way into the binlog.
+ */
+export const WATERMARK_GUARD_MS = 500;
+
+/** Statuses a reader pushes to (§5.10 step 4; see pushable()). */
+function pushable(status: number): boolean {
+  // Deviation from C (which waits for ACTIVE, or SYNCING when it is the source): records also go
+  // to a peer that is ONLINE/OFFLINE/WAIT_SYNC but reachable. That is harmless (the receiver rules
+  // make every push idempotent) and lets a restarted or new member catch up before the trackers
+  // list it ACTIVE, instead of up to one heartbeat later.
+  return status === ST.ACTIVE || status === ST.SYNCING || status === ST.WAIT_SYNC || status === ST.ONLINE || status === ST.OFFLINE;
+}
+
+function isUpper(op: string): boolean {
+  return op >= 'A' && op <= 'Z';
+}
+
+interface Entry {
+  end: BinlogPosition;
+  done: boolean;
+}
+
+/** A wakeable pause. */
+class Pause {
+  private wakeFn: (() => void) | null = null;
+  private timer: NodeJS.Timeout | null = null;
+
+  sleep(ms: number): Promise<void> {
+    this.wake();
+    return new Promise((resolve) => {
+      this.wakeFn = resolve;
+      this.timer = setTimeout(() => this.wake(), Math.max(0, ms));
+    });
+  }
+
+  wake(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const w = this.wakeFn;
+    this.wakeFn = null;
+    w?.();
+  }
+}
+
+export class PeerSync {
+  peer: SyncPeer;
+  private readonly env: SyncEnv;
+  private readonly log: Logger;
+  private mark: SyncMark | null = null;
+  private markFile = '';
+  private markWrites: Promise<void> = Promise.resolve();
+  private pushedSinceMark = 0;
+  private markDirty = false;
+  private stopped = false;
+  private loop: Promise<void> | null = null;
+  private readonly pause = new Pause();
+  private channel: SyncChannel | null = null;
+  /** Entries in binlog order; the mark moves over the done prefix. */
+  private entries: Entry[] = [];
+  private pending = 0;
+  private settledWaiters: Array<() => void> = [];
+  private sessionError: FdfsError | null = null;
+  /** §5.2: after an EEXIST, ask the peer before sending a file again. */
+  private peerHasFiles = false;
+  /** FDFS_SYNC_WATERMARK: undefined until a peer answered it, false for a C peer. */
+  private watermarkOk: boolean | undefined;
+  private sentWatermark = 0;
+  private maxPushedTs = 0;
+  private offlinePending = false;
+  private lastError = '';
+
+  /** Why the reader last failed, for logs and tests. */
+  lastFailure: FdfsError | null = null;
+  /** Records pushed since start (tests and metrics). */
+  pushedRecords = 0;
+
+  constructor(env: SyncEnv, peer: SyncPeer) {
+    this.env = env;
+    this.peer = { ...peer };
+    this.log = env.log;
+  }
+
+  get address(): string { return `${this.peer.ip}:${this.peer.port}`; }
+  /** Current position and flags (null before the first session). */
+  get markState(): Readonly<SyncMark> | null { return this.mark; }
+
+  start(): void {
+    this.loop ??= this.run().catch((err) => this.log('error', `sync to ${this.peer.id}: ${(err as Error).stack ?? err}`));
+  }
+
+  /** New status or address from a change-push. */
+  update(peer: SyncPeer): void {
+    const moved = peer.ip !== this.peer.ip || peer.port !== this.peer.port;
+    const was = this.peer.status;
+    this.peer = { ...peer };
+    if (moved) this.channel?.destroy();
+    if (was !== peer.status) this.wake();
+  }
+
+  /** New binlog lines, a status change or stop: an idle reader looks again. */
+  wake(): void {
+    this.pause.wake();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.pause.wake();
+    this.channel?.destroy();
+    this.wakeSettled();
+    await this.loop;
+  }
+
+  // ---------------------------------------------------------------- sessions (§5.10)
+
+  private async run(): Promise<void> {
+    let failures = 0;
+    while (!this.stopped) {
+      if (!pushable(this.peer.status)) {
+        // §5.10 step 1: a peer being initialised (INIT) or in disk recovery is left alone.
+        await this.pause.sleep(1000);
+        continue;
+      }
+      if (!this.env.inWindow(new Date())) {
+        await this.pause.sleep(5000);
+        continue;
+      }
+      let ch: SyncChannel;
+      try {
+        ch = await SyncChannel.open(this.peer.ip, this.peer.port, {
+          connectTimeout: this.env.connectTimeout,
+          networkTimeout: this.env.networkTimeout,
+          localAddress: this.env.localAddress,
+          window: this.env.window,
+          onBytesOut: (n) => this.env.ctx.counters.count('total_sync_out_bytes', n),
+        });
+      } catch (err) {
+        failures++;
+        this.noteFailure(toFdfsError(err, this.address), `cannot connect to ${this.peer.id} at ${this.address}`);
+        // An ONLINE/OFFLINE peer may simply be down: back off up to 5 s.
+        await this.pause.sleep(Math.min(5000, 500 * failures));
+        continue;
+      }
+      this.channel = ch;
+      let error: FdfsError | null = null;
+      try {
+        await this.session(ch);
+      } catch (err) {
+        error = toFdfsError(err, this.address);
+      } finally {
+        this.channel = null;
+        ch.close();
+        await this.saveMark();
+      }
+      if (this.stopped) break;
+      if (!error) { failures = 0; continue; }
+      failures++;
+      this.noteFailure(error, `sync to ${this.peer.id} at ${this.address} stopped`);
+      // §5.10 step 8: at once after a closed connection or I/O error, otherwise after 5 s.
+      const quick = error.errno === ERRNO.ENOTCONN || error.errno === ERRNO.EIO || error.errno === ERRNO.ECONNRESET;
+      await this.pause.sleep(quick && failures < 3 ? 100 : 5000);
+    }
+  }
+
+  private noteFailure(e: FdfsError, what: string): void {
+    this.lastFailure = e;
+    // Once per distinct error, as the C storage logs connect failures.
+    const key = `${what}:${e.code}`;
+    this.log(key === this.lastError ? 'debug' : 'warn', `${what}: ${e.message}`);
+    this.lastError = key;
+  }
+
+  private async session(ch: SyncChannel): Promise<void> {
+    this.sessionError = null;
+    this.entries = [];
+    this.peerHasFiles = false;
+    this.sentWatermark = 0;
+    this.maxPushedTs = 0;
+    await this.openMark();
+    const mark = this.mark!;
+
+    // §5.10 step 6: REPORT_SERVER_ID first, so the peer attributes our records in its 89.
+    const r = await ch.call(CMD.REPORT_SERVER_ID, encodeReportServerId(this.env.ownId()));
+    if (r.status !== 0) throw new FdfsError(r.status, `REPORT_SERVER_ID refused by ${this.address}`);
+    if (this.lastError) this.log('info', `syncing to ${this.peer.id} at ${this.address} again`);
+    this.lastError = '';
+
+    if (mark.needSyncOld && !mark.syncOldDone && this.peer.status === ST.WAIT_SYNC) {
+      this.log('info', `copying old files to new member ${this.peer.id} (records up to ${mark.untilTimestamp})`);
+      await this.reportPeer(ST.SYNCING);
+    }
+    if (mark.needSyncOld && mark.syncOldDone && (this.peer.status === ST.WAIT_SYNC || this.peer.status === ST.SYNCING)) {
+      // Finished before a crash or a failed report: the trackers still wait for the OFFLINE.
+      this.offlinePending = true;
+    }
+    await this.pushLoop(ch);
+  }
+
+  private async reportPeer(status: number): Promise<boolean> {
+    const ok = await this.env.reportPeerStatus(this.peer, status);
+    if (!ok) this.log('warn', `no tracker took the status ${storageStatusName(status)} of ${this.peer.id}; will retry`);
+    return ok;
+  }
+
+  // ---------------------------------------------------------------- mark file (§5.9)
+
+  private async openMark(): Promise<void> {
+    const file = path.join(this.env.syncDir, markFileName(this.peer, this.env.useStorageId(), this.env.ownPort()));
+    if (file !== this.markFile) this.mark = null;
+    this.markFile = file;
+    let m = this.mark ?? await readMark(file);
+    const status = this.peer.status;
+    if (!m || status === ST.WAIT_SYNC) {
+      // §5.9: no mark yet, or the peer (again) waits for its old data: ask who copies it.
+      const src = await this.env.askSyncSource(this.peer.id);
+      const mine = src !== null && src.srcId === this.env.ownId();
+      if (!m) {
+        m = newMark();
+        m.needSyncOld = mine;
+        m.untilTimestamp = src?.until ?? 0;
+        if (!mine && m.untilTimestamp > 0) {
+          // The source copies everything older; start at the first line from that second on
+          // (less a second for lines logged out of order).
+          const at = await this.firstLineFrom(m.untilTimestamp - 1);
+          m.binlogIndex = at.index;
+          m.binlogOffset = at.offset;
+        }
+        this.log('info', `new sync peer ${this.peer.id} (${storageStatusName(status)}): ${mine ? 'this storage copies its old files'
+          : m.untilTimestamp > 0 ? `records from ${m.untilTimestamp} on` : 'the whole binlog'}`);
+      } else if (mine && !(m.needSyncOld && !m.syncOldDone)) {
+        // It restarts its initial sync from us: copy everything again.
+        this.log('info', `peer ${this.peer.id} waits for its old files again: copying from the start of the binlog`);
+        m = { ...newMark(), needSyncOld: true, untilTimestamp: src!.until };
+      }
+      this.mark = m;
+      this.markDirty = true;
+      await this.saveMark();
+    }
+    this.mark = m;
+  }
+
+  private async firstLineFrom(ts: number): Promise<BinlogPosition> {
+    const reader = this.newReader({ index: 0, offset: 0 });
+    try {
+      for (;;) {
+        const item = await reader.next();
+        if (item.kind === 'eof') return reader.position;
+        if (item.kind === 'record' && item.record.timestamp >= ts) return item.start;
+      }
+    } finally {
+      await reader.close();
+    }
+  }
+
+  private newReader(start: BinlogPosition): BinlogReader {
+    const binlog = this.env.ctx.binlog;
+    return new BinlogReader({ dir: binlog.dir, currentIndex: () => binlog.position().index, start });
+  }
+
+  private saveMark(): Promise<void> {
+    const m = this.mark;
+    if (!m || !this.markDirty || !this.markFile) return this.markWrites;
+    this.markDirty = false;
+    this.pushedSinceMark = 0;
+    const snapshot = { ...m };
+    const file = this.markFile;
+    this.markWrites = this.markWrites.then(() => writeMark(file, snapshot)).catch((err: Error) => {
+      this.markDirty = true;
+      this.log('warn', `cannot write ${file}: ${err.message}`);
+    });
+    return this.markWrites;
+  }
+
+  // ---------------------------------------------------------------- push loop (§5.10 step 7)
+
+  private async pushLoop(ch: SyncChannel): Promise<void> {
+    const mark = this.mark!;
+    const reader = this.newReader({ index: mark.binlogIndex, offset: mark.binlogOffset });
+    try {
+      while (!this.stopped && !this.sessionError) {
+        if (!pushable(this.peer.status) || !this.env.inWindow(new Date())) break;
+        if (ch.broken) throw ch.broken;
+        const item = await reader.next();
+        if (item.kind === 'eof') {
+          await this.settled();
+          if (this.sessionError || this.stopped) break;
+          if (ch.broken) throw ch.broken;
+          await this.caughtUp(ch, item.checkedAt);
+          await this.idle(ch);
+          continue;
+        }
+        if (item.kind === 'invalid') {
+          if (item.skippable || this.env.skipInvalid) {
+            this.log('warn', `binlog ${item.start.index}:${item.start.offset}: skipping ${item.reason}: ${JSON.stringify(item.line.slice(0, 80))}`);
+            this.doneEntry(item.end);
+            continue;
+          }
+          // §5.10: stop at the line and retry later, forever, unless file_sync_skip_invalid_record.
+          await this.settled();
+          this.log('error', `binlog ${item.start.index}:${item.start.offset}: ${item.reason}: ${JSON.stringify(item.line.slice(0, 80))}; `
+            + 'sync to ' + this.peer.id + ' stops here (set file_sync_skip_invalid_record = true to skip it)');
+          await this.pause.sleep(5000);
+          throw new FdfsError('EINVAL', `unparsable binlog line at ${item.start.index}:${item.start.offset}`);
+        }
+        mark.scanRowCount++;
+        const rec = item.record;
+        if (!this.needsPush(rec)) {
+          this.doneEntry(item.end);
+          continue;
+        }
+        await ch.room();
+        await this.dispatch(ch, rec, item.end);
+        if (this.env.intervalMs > 0) await this.pause.sleep(this.env.intervalMs);
+      }
+      await this.settled();
+    } finally {
+      await reader.close();
+    }
+    if (this.sessionError) throw this.sessionError;
+  }
+
+  /** §5.7: which records this peer gets. */
+  private needsPush(r: BinlogRecord): boolean {
+    if (isUpper(r.op)) return true;
+    const m = this.mark!;
+    // Replicas (lower case) only while copying old data to a new member, up to its `until`.
+    return 'cdulr'.includes(r.op) && m.needSyncOld && !m.syncOldDone && r.timestamp <= m.untilTimestamp;
+  }
+
+  /** Push one record; returns once its requests are queued (in order), completion is tracked. */
+  private async dispatch(ch: SyncChannel, rec: BinlogRecord, end: BinlogPosition): Promise<void> {
+    const entry: Entry = { end, done: false };
+    this.entries.push(entry);
+    this.pending++;
+    let queued!: () => void;
+    const sent = new Promise<void>((r) => { queued = r; });
+    const done = this.push(ch, rec, queued).then(
+      () => {
+        entry.done = true;
+        this.pushedRecords++;
+        this.pushedSinceMark++;
+        if (rec.timestamp > this.maxPushedTs) this.maxPushedTs = rec.timestamp;
+        this.mark!.syncRowCount++;
+        this.advance();
+      },
+      (err) => {
+        const e = toFdfsError(err, this.address);
+        this.sessionError ??= e;
+        this.log('debug', `push of ${rec.op} ${rec.name} to ${this.peer.id} failed: ${e.message}`);
+      },
+    ).finally(() => {
+      queued();
+      this.pending--;
+      if (this.pending === 0) this.wakeSettled();
+    });
+    await Promise.race([sent, done]);
+  }
+
+  private doneEntry(end: BinlogPosition): void {
+    this.entries.push({ end, done: true });
+    this.advance();
+  }
+
+  /** Move the mark over the done prefix (a failed record stops it: it is retried next session). */
+  private advance(): void {
+    const m = this.mark!;
+    let moved = false;
+    while (this.entries.length > 0 && this.entries[0]!.done) {
+      const e = this.entries.shift()!;
+      m.binlogIndex = e.end.index;
+      m.binlogOffset = e.end.offset;
+      moved = true;
+    }
+    if (!moved) return;
+    this.markDirty = true;
+    if (this.pushedSinceMark >= this.env.markFreq) void this.saveMark();
+  }
+
+  private settled(): Promise<void> {
+    if (this.pending === 0) return Promise.resolve();
+    return new Promise((r) => this.settledWaiters.push(r));
+  }
+
+  private wakeSettled(): void {
+    const list = this.settledWaiters;
+    this.settledWaiters = [];
+    for (const r of list) r();
+  }
+
+  /** Everything up to the end of the binlog is at the peer. */
+  private async caughtUp(ch: SyncChannel, checkedAt: number): Promise<void> {
+    const m = this.mark!;
+    if (m.needSyncOld && !m.syncOldDone) {
+      // §5.9: the old-data copy ends when the reader first reaches the end of the binlog.
+      m.syncOldDone = true;
+      this.markDirty = true;
+      await this.saveMark();
+      this.log('info', `old files copied to ${this.peer.id}`);
+      if (this.peer.status === ST.WAIT_SYNC || this.peer.status === ST.SYNCING) this.offlinePending = true;
+    }
+    if (this.offlinePending) {
+      // §4.10/§8.5: OFFLINE tells the trackers the copy is done; the peer's next beat makes it ACTIVE.
+      if (await this.reportPeer(ST.OFFLINE)) {
+        this.offlinePending = false;
+        this.env.onOldCopyDone?.(this.peer);
+      }
+    }
+    await this.sendWatermark(ch, checkedAt);
+    if (this.markDirty) await this.saveMark();
+  }
+
+  /** The watermark a reader at the end of the binlog (checked at `checkedAt`) may claim. */
+  private watermarkAt(checkedAt: number): number {
+    return Math.floor((checkedAt - WATERMARK_GUARD_MS) / 1000);
+  }
+
+  /** When a newer watermark would tell the peer something new, or null. */
+  private watermarkDueAt(): number | null {
+    if (this.watermarkOk === false) return null;
+    if (this.sentWatermark > 0 && this.maxPushedTs < this.sentWatermark) return null;
+    // The watermark passes maxPushedTs once it reaches maxPushedTs + 1.
+    return Math.max(this.sentWatermark, this.maxPushedTs) * 1000 + 1000 + WATERMARK_GUARD_MS;
+  }
+
+  private async sendWatermark(ch: SyncChannel, checkedAt: number): Promise<void> {
+    if (this.watermarkOk === false) return;
+    const x = this.watermarkAt(checkedAt);
+    // The first one of a session always goes (the tracker keeps a 0 for a silent source), later
+    // ones only when they cover a record pushed since.
+    if (x <= this.sentWatermark || (this.sentWatermark > 0 && this.maxPushedTs < this.sentWatermark)) return;
+    const r = await ch.call(CMD.FDFS_SYNC_WATERMARK, encodeSyncWatermark(x));
+    if (r.status === 0) {
+      this.watermarkOk = true;
+      this.sentWatermark = x;
+      return;
+    }
+    if (r.status === ERRNO.EINVAL && this.watermarkOk === undefined) {
+      // A C storage: unknown command, and it closes the connection. Never again with this peer.
+      this.watermarkOk = false;
+      this.log('info', `peer ${this.peer.id} does not take sync watermarks (a FastDFS storage); its download routing waits for the trackers' usual rules`);
+      throw new FdfsError('ENOTCONN', 'peer closed after an unknown command');
+    }
+    this.log('debug', `watermark refused by ${this.peer.id}: ${errnoName(r.status)}`);
+  }
+
+  /** Nothing to push: wait for new lines, keep the connection alive (§5.10 ACTIVE_TEST). */
+  private async idle(ch: SyncChannel): Promise<void> {
+    const now = Date.now();
+    const testAt = ch.lastActivity + this.env.heartBeatMs;
+    if (now >= testAt) {
+      const r = await ch.call(CMD.ACTIVE_TEST, Buffer.alloc(0));
+      if (r.status !== 0) throw new FdfsError(r.status, `ACTIVE_TEST refused by ${this.address}`);
+      return;
+    }
+    let until = Math.min(testAt, now + this.env.waitMs);
+    const wm = this.watermarkDueAt();
+    if (wm !== null && wm > now) until = Math.min(until, wm);
+    if (this.offlinePending) until = Math.min(until, now + 2000);
+    if (until > now) await this.pause.sleep(until - now);
+  }
+
+  // ---------------------------------------------------------------- sender rules (§5.2–§5.6)
+
+  private get group(): string { return this.env.ctx.groupName; }
+
+  /** Physical path of a logic name of our binlog, or null (bad name: nothing to push). */
+  private localPath(name: string): string | null {
+    try {
+      return locate(this.env.ctx, name).path;
+    } catch (err) {
+      if (err instanceof FdfsError && err.code === 'EINVAL') this.log('warn', `binlog names an invalid file ${JSON.stringify(name)}; not synced`);
+      return null;
+    }
+  }
+
+  private async push(ch: SyncChannel, r: BinlogRecord, queued: () => void): Promise<void> {
+    switch (r.op) {
+      case 'C': case 'c': case 'r':
+        // §5.6: replica renames travel as a create of the new name.
+        return this.pushCreate(ch, r.name, r.timestamp, queued);
+      case 'U': case 'u':
+        return this.pushWhole(ch, r.name, r.timestamp, queued);
+      case 'D': case 'd':
+        return this.pushDelete(ch, r.name, r.timestamp, queued);
+      case 'A': case 'M':
+        return this.pushRange(ch, r, queued);
+      case 'T':
+        return this.pushTruncate(ch, r, queued);
+      case 'L': case 'l':
+        return this.pushLink(ch, r, queued);
+      case 'R':
+        return this.pushRename(ch, r, queued);
+      default:
+        queued();
+    }
+  }
+
+  private async fileStat(p: string): Promise<import('node:fs').Stats | null> {
+    try {
+      const st = await fs.stat(p);
+      return st.isFile() ? st : null;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+      throw err;
+    }
+  }
+
+  private fail(reply: SyncReply, what: string, name: string): never {
+    throw new FdfsError(reply.status, `${what} refused by ${this.address}`, { subject: name });
+  }
+
+  private succeeded(bytes: number): void {
+    if (bytes > 0) this.env.ctx.counters.count('success_sync_out_bytes', bytes);
+  }
+
+  /** §5.2 CREATE: skipped when the file is gone here; after an EEXIST ask the peer first. */
+  private async pushCreate(ch: SyncChannel, name: string, ts: number, queued: () => void): Promise<void> {
+    const p = this.localPath(name);
+    const st = p ? await this.fileStat(p) : null;
+    if (!p || !st) { queued(); return; }
+    let cmd: number = CMD.SYNC_CREATE_FILE;
+    let noContent = false;
+    // Only for names our QUERY_FILE_INFO decodes: others would get EINVAL, which closes the connection.
+    if (this.peerHasFiles && decodeFileName(name)) {
+      const info = await ch.call(CMD.QUERY_FILE_INFO, Buffer.concat([fixed(this.group, GROUP_NAME_LEN), Buffer.from(name, 'latin1')]),
+        { status: 1 });
+      if (info.status === 0 && info.body.length >= 8) {
+        if (readI64(info.body, 0) === st.size) noContent = true;
+        else cmd = CMD.SYNC_UPDATE_FILE;
+      }
+    }
+    const size = st.size;
+    const q = ch.request(cmd, encodeSyncFile(this.group, name, size, ts),
+      noContent ? { status: SYNC_NO_CONTENT_STATUS } : { content: { path: p, offset: 0, length: size } });
+    queued();
+    const reply = await q.reply;
+    if (reply.status === 0) {
+      if (cmd === CMD.SYNC_CREATE_FILE) this.peerHasFiles = false;
+      this.succeeded(noContent ? 0 : size);
+      return;
+    }
+    if (reply.status === ERRNO.EEXIST) {
+      this.peerHasFiles = true;
+      return;
+    }
+    this.fail(reply, cmd === CMD.SYNC_CREATE_FILE ? 'SYNC_CREATE_FILE' : 'SYNC_UPDATE_FILE', name);
+  }
+
+  /** §5.2 UPDATE (and the resync of §5.4): the whole current file. */
+  private async pushWhole(ch: SyncChannel, name: string, ts: number, queued: () => void): Promise<void> {
+    const p = this.localPath(name);
+    const st = p ? await this.fileStat(p) : null;
+    if (!p || !st) { queued(); return; }
+    const q = ch.request(CMD.SYNC_UPDATE_FILE, encodeSyncFile(this.group, name, st.size, ts), { content: { path: p, offset: 0, length: st.size } });
+    queued();
+    const reply = await q.reply;
+    if (reply.status === 0 || reply.status === ERRNO.EEXIST) { this.succeeded(st.size); return; }
+    this.fail(reply, 'SYNC_UPDATE_FILE', name);
+  }
+
+  /** §5.3: skipped when the file exists here again; ENOENT is success. */
+  private async pushDelete(ch: SyncChannel, name: string, ts: number, queued: () => void): Promise<void> {
+    const p = this.localPath(name);
+    if (!p) { queued(); return; }
+    try {
+      await fs.lstat(p);
+      queued();
+      return;
+    } catch { /* gone here too: push the delete */ }
+    const q = ch.request(CMD.SYNC_DELETE_FILE, encodeSyncDelete(this.group, name, ts));
+    queued();
+    const reply = await q.reply;
+    if (reply.status === 0 || reply.status === ERRNO.ENOENT) return;
+    this.fail(reply, 'SYNC_DELETE_FILE', name);
+  }
+
+  private numbers(r: BinlogRecord): [number, number] | null {
+    const m = /^(\d+) (\d+)$/.exec(r.extra ?? '');
+    if (!m) {
+      this.log('warn', `binlog record ${r.op} ${r.name} lacks its two numbers (${JSON.stringify(r.extra ?? '')}); not synced`);
+      return null;
+    }
+    return [Number(m[1]), Number(m[2])];
+  }
+
+  /**
+   * §5.4 APPEND/MODIFY: the bytes are read from the current file. ENOENT from the peer, or a local
+   * file already shorter than the range (deviation: C skips the record, which can leave the peer
+   * behind), re-send the whole file.
+   */
+  private async pushRange(ch: SyncChannel, r: BinlogRecord, queued: () => void): Promise<void> {
+    const nums = this.numbers(r);
+    const p = this.localPath(r.name);
+    const st = p && nums ? await this.fileStat(p) : null;
+    if (!p || !nums || !st) { queued(); return; }
+    const [offset, length] = nums;
+    if (st.size < offset + length) return this.pushWhole(ch, r.name, r.timestamp, queued);
+    const cmd = r.op === 'A' ? CMD.SYNC_APPEND_FILE : CMD.SYNC_MODIFY_FILE;
+    const q = ch.request(cmd, encodeSyncRange(this.group, r.name, offset, length, r.timestamp), { content: { path: p, offset, length } });
+    queued();
+    const reply = await q.reply;
+    if (reply.status === 0) { this.succeeded(length); return; }
+    if (reply.status === ERRNO.EEXIST) return;
+    if (reply.status === ERRNO.ENOENT) return this.pushWhole(ch, r.name, r.timestamp, () => {});
+    this.fail(reply, r.op === 'A' ? 'SYNC_APPEND_FILE' : 'SYNC_MODIFY_FILE', r.name);
+  }
+
+  /**
+   * §5.4 TRUNCATE. 6.16 retries an ENOENT forever; we re-send the whole file instead (or count
+   * it done when the file is gone here too), so one missing file cannot stall the peer.
+   */
+  private async pushTruncate(ch: SyncChannel, r: BinlogRecord, queued: () => void): Promise<void> {
+    const nums = this.numbers(r);
+    const p = this.localPath(r.name);
+    const st = p && nums ? await this.fileStat(p) : null;
+    if (!p || !nums || !st) { queued(); return; }
+    const q = ch.request(CMD.SYNC_TRUNCATE_FILE, encodeSyncRange(this.group, r.name, nums[0], nums[1], r.timestamp));
+    queued();
+    const reply = await q.reply;
+    if (reply.status === 0 || reply.status === ERRNO.EEXIST) return;
+    if (reply.status === ERRNO.ENOENT) return this.pushWhole(ch, r.name, r.timestamp, () => {});
+    this.fail(reply, 'SYNC_TRUNCATE_FILE', r.name);
+  }
+
+  /** §5.5: target from the record, or from the local link when the record has none. */
+  private async pushLink(ch: SyncChannel, r: BinlogRecord, queued: () => void): Promise<void> {
+    const p = this.localPath(r.name);
+    if (!p) { queued(); return; }
+    let target = r.extra ?? '';
+    try {
+      const raw = await fs.readlink(p);
+      if (!target) target = logicNameOfPath(this.env.ctx, path.resolve(path.dirname(p), raw)) ?? '';
+    } catch {
+      // The link is gone here (deleted later): nothing to create.
+      queued();
+      return;
+    }
+    if (!target) {
+      this.log('warn', `cannot tell the target of link ${r.name}; not synced`);
+      queued();
+      return;
+    }
+    const q = ch.request(CMD.SYNC_CREATE_LINK, encodeSyncPair(this.group, r.name, target, r.timestamp));
+    queued();
+    const reply = await q.reply;
+    if (reply.status === 0 || reply.status === ERRNO.ENOENT || reply.status === ERRNO.EEXIST) return;
+    this.fail(reply, 'SYNC_CREATE_LINK', r.name);
+  }
+
+  /** §5.6: EEXIST is done; ENOENT falls back to creating the new name. A body on status 0 (6.16.1's echo) is fine. */
+  private async pushRename(ch: SyncChannel, r: BinlogRecord, queued: () => void): Promise<void> {
+    if (!r.extra) { queued(); return; }
+    const q = ch.request(CMD.SYNC_RENAME_FILE, encodeSyncPair(this.group, r.name, r.extra, r.timestamp));
+    queued();
+    const reply = await q.reply;
+    if (reply.status === 0 || reply.status === ERRNO.EEXIST) return;
+    if (reply.status === ERRNO.ENOENT) return this.pushCreate(ch, r.name, r.timestamp, () => {});
+    this.fail(reply, 'SYNC_RENAME_FILE', r.name);
+  }
+}
+
