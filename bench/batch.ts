@@ -6,6 +6,7 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fdfsCommand } from '../lib/util/daemon-process.ts';
 import { readManifest } from '../lib/batch/manifest.ts';
+import { FdfsClient } from '../lib/client/client.ts';
 import { runLoad } from './load.ts';
 
 // The batch tools under load (issue: batch tooling, "Performance"): `fdfs put` of many small and
@@ -40,6 +41,12 @@ export interface BatchBenchRow {
   baselineMbPerSec: number;
   /** filesPerSec / baselineFilesPerSec (the issue aims for ≥ 0.9). */
   ratio: number;
+  /**
+   * get only: FdfsClient.downloadToFile per file at the same concurrency — the single-file
+   * download that also writes files (load.ts discards what it downloads, so disk writes and
+   * file creation are not in its figure).
+   */
+  baselineToDiskFilesPerSec?: number;
   exitCode: number | null;
 }
 
@@ -106,11 +113,30 @@ function generate(dir: string, size: number, count: number): void {
   }
 }
 
+/** N workers over `ids`, each file downloaded to its own file: the single-file to-disk figure. */
+async function downloadToDiskRate(trackerAddr: string, ids: string[], concurrency: number, dir: string): Promise<number> {
+  fs.mkdirSync(dir, { recursive: true });
+  const client = new FdfsClient({ trackers: [trackerAddr] });
+  let next = 0;
+  const started = performance.now();
+  try {
+    await Promise.all(Array.from({ length: concurrency }, async () => {
+      for (let k = next++; k < ids.length; k = next++) await client.downloadToFile(ids[k]!, path.join(dir, `f${k}`));
+    }));
+  } finally {
+    await client.close();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+  return ids.length / ((performance.now() - started) / 1000);
+}
+
 function table(rows: BatchBenchRow[]): string {
-  const head = ['op', 'size', 'files', 'seconds', 'files/s', 'MB/s', 'single-file files/s', 'ratio', 'peak RSS'];
+  const head = ['op', 'size', 'files', 'seconds', 'files/s', 'MB/s', 'single-file files/s', 'ratio', 'single-file to disk', 'peak RSS'];
   const lines = rows.map((r) => [r.op, r.size >= MB ? `${r.size / MB} MiB` : `${r.size / 1024} KiB`, String(r.files),
     r.seconds.toFixed(2), r.filesPerSec.toFixed(0), r.mbPerSec.toFixed(1), r.baselineFilesPerSec.toFixed(0),
-    `${(r.ratio * 100).toFixed(0)}%`, r.peakRssBytes === null ? '-' : `${(r.peakRssBytes / MB).toFixed(0)} MiB`]);
+    `${(r.ratio * 100).toFixed(0)}%`,
+    r.baselineToDiskFilesPerSec === undefined ? '' : `${r.baselineToDiskFilesPerSec.toFixed(0)} (${((r.filesPerSec / r.baselineToDiskFilesPerSec) * 100).toFixed(0)}%)`,
+    r.peakRssBytes === null ? '-' : `${(r.peakRssBytes / MB).toFixed(0)} MiB`]);
   const widths = head.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const fmt = (l: string[]) => l.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
   return [fmt(head), fmt(widths.map((w) => '-'.repeat(w))), ...lines.map(fmt)].join('\n');
@@ -166,12 +192,14 @@ export async function runBatchBench(opts: BatchBenchOptions): Promise<BatchBench
       });
       if (set.name === 'small') { rss.fullFiles = stored; rss.fullPeakBytes = put.peak; }
 
+      const toDisk = await downloadToDiskRate(opts.trackerAddr, upBase.fileIds, c, path.join(opts.workDir, `${set.name}-single`));
       const get = await runMeasured([...base, 'get', manifest, '--out', out, '-j', String(c), '--quiet']);
       if (get.code !== 0) throw new Error(`fdfs get failed (${get.code}): ${get.stderr}`);
       rows.push({
         op: 'get', size: set.size, files: stored, bytes, seconds: get.seconds,
         filesPerSec: stored / get.seconds, mbPerSec: bytes / 1e6 / get.seconds, peakRssBytes: get.peak,
         baselineFilesPerSec: downBase.opsPerSec, baselineMbPerSec: downBase.mbPerSec, ratio: stored / get.seconds / downBase.opsPerSec, exitCode: get.code,
+        baselineToDiskFilesPerSec: toDisk,
       });
       fs.rmSync(src, { recursive: true, force: true });
       fs.rmSync(out, { recursive: true, force: true });

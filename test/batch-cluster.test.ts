@@ -6,6 +6,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
 import zlib from 'node:zlib';
 import tar from 'tar-stream';
 import { fdfsCommand } from '../lib/util/daemon-process.ts';
@@ -336,5 +337,32 @@ describe('fdfs ls / export', () => {
     } finally {
       await other.stop();
     }
+  });
+});
+
+describe('on Deno', () => {
+  // The same TypeScript sources run on Deno 2 (the `deno` npm package is a devDependency).
+  let root = path.dirname(fileURLToPath(import.meta.url));
+  while (!fs.existsSync(path.join(root, 'package.json'))) root = path.dirname(root);
+  const denoBin = path.join(root, 'node_modules', '.bin', 'deno');
+  const deno = { command: denoBin, args: ['run', '-A', path.join(root, 'cli', 'main.ts')] };
+
+  test('put a directory and a tar on stdin, get them back, under Deno', { skip: !fs.existsSync(denoBin) && 'deno not installed' }, async () => {
+    const src = path.join(work, 'deno-src');
+    const files = makeTree(src, 20, { big: 2 * 1024 * 1024 + 7 });
+    const run = (args: string[], input?: Buffer) => runCli(['--tracker', cluster.trackerAddr, ...args], { command: deno, timeoutMs: 120000, input });
+    const m = path.join(work, 'deno.jsonl');
+    const put = await run(['put', src, '-m', m, '--quiet']);
+    assert.equal(put.code, 0, put.stderr);
+    const out = path.join(work, 'deno-out');
+    const get = await run(['get', m, '--out', out, '--quiet']);
+    assert.equal(get.code, 0, get.stderr);
+    assertSameTree(readTree(out), files);
+    const archive = path.join(work, 'deno.tar');
+    assert.equal((await run(['get', m, '--tar', archive, '--quiet'])).code, 0);
+    const m2 = path.join(work, 'deno-stdin.jsonl');
+    const again = await run(['put', '-', '-m', m2, '--quiet'], fs.readFileSync(archive));
+    assert.equal(again.code, 0, again.stderr);
+    assert.deepEqual((await manifestOf(m2)).map((r) => r.path).sort(), [...files.keys()].sort());
   });
 });

@@ -150,6 +150,20 @@ describe('manifest', () => {
     assert.equal((await loadResumeIndex(path.join(dir, 'missing.jsonl'))).size, 0);
     fs.rmSync(dir, { recursive: true });
   });
+  test('one run at a time per manifest; a killed run\'s lock is taken over', () => {
+    const dir = tmp();
+    const file = path.join(dir, 'm.jsonl');
+    const a = ManifestWriter.open(file);
+    assert.throws(() => ManifestWriter.open(file, { append: true }), { code: 'EBUSY' });
+    a.append(rec);
+    a.close();
+    assert.ok(!fs.existsSync(`${file}.lock`));
+    // A lock whose process is gone (kill -9) does not block --resume.
+    fs.writeFileSync(`${file}.lock`, '99999999\n');
+    const b = ManifestWriter.open(file, { append: true });
+    b.close();
+    fs.rmSync(dir, { recursive: true });
+  });
   test('each record is on disk (in the OS) as soon as append returns', () => {
     const dir = tmp();
     const file = path.join(dir, 'm.jsonl');

@@ -38,7 +38,7 @@ test('upload, download, info, meta, delete round trip through the CLI', async ()
   const up = await cli('upload', src, '--meta', 'author=ann', '--meta', 'width=160');
   assert.equal(up.code, 0, up.stderr);
   const fileId = up.stdout.trim();
-  assert.match(fileId, /^group1\/M00\/[0-9A-F]{2}\/[0-9A-F]{2}\/[A-Za-z0-9_-]{27}[0-9]{2}\.txt$/);
+  assert.match(fileId, /^group1\/M00\/[0-9A-F]{2}\/[0-9A-F]{2}\/[A-Za-z0-9_-]{27}[0-9]{3}\.txt$/);
 
   const dest = path.join(work, 'back.txt');
   const down = await cli('download', fileId, dest);

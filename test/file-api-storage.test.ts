@@ -426,6 +426,16 @@ describe('store paths and reserved space (§8.3, §3.1)', () => {
       // Index 2 does not exist.
       await expectErrno(upload(c, Buffer.from('x'), { index: 2 }), 'EINVAL');
     });
+    // store_path = 2 (§8.3): the path with the most free space; on equal space (one file system
+    // here) the first one, every time.
+    server.onParameters(new Map([['store_path', '2']]));
+    try {
+      await withConn(async (c) => {
+        for (let k = 0; k < 3; k++) assert.ok((await upload(c, Buffer.from('x'))).startsWith('M00/'));
+      });
+    } finally {
+      server.onParameters(new Map([['store_path', '0']]));
+    }
     const usage = await server.diskUsage();
     assert.equal(usage.length, 2, '§4.6: one total/free pair per store path');
     for (const u of usage) assert.ok(u.totalMb > 0 && u.freeMb >= 0 && u.freeMb <= u.totalMb);

@@ -30,9 +30,15 @@ export const exportCommand: CommandModule<any, ExportArgs> = {
     const since = argv.since !== undefined ? parseSince(argv.since) : undefined;
     const toStdout = argv.tar === '-' || (argv.tar === '' && typedDash());
     if (argv.tar === '' && !toStdout) throw new FdfsError('EINVAL', '--tar needs a file name or -');
-    await runBatch(argv, 'export', toStdout, (ctx) => exportGroup({
-      client, group: argv.group, tar: toStdout ? process.stdout : argv.tar, since, storage: argv.storage,
-      concurrency: ctx.concurrency, retries: ctx.retries, signal: ctx.signal, stats: ctx.stats, onEvent: ctx.onEvent,
-    }));
+    try {
+      await runBatch(argv, 'export', toStdout, (ctx) => exportGroup({
+        client, group: argv.group, tar: toStdout ? process.stdout : argv.tar, since, storage: argv.storage,
+        concurrency: ctx.concurrency, retries: ctx.retries, signal: ctx.signal, stats: ctx.stats, onEvent: ctx.onEvent,
+      }));
+    } catch (err) {
+      // The reader of stdout went away (| head): stop quietly, like any Unix filter.
+      if (toStdout && (err as { code?: string }).code === 'EPIPE') { process.exitCode = 1; return; }
+      throw err;
+    }
   }, BATCH_CLIENT_OPTIONS),
 };

@@ -29,10 +29,18 @@ export const getCommand: CommandModule<any, GetArgs> = {
   handler: (argv) => withClient(argv, async (client) => {
     const toStdout = argv.tar === '-' || (argv.tar === '' && typedDash());
     if (argv.tar === '' && !toStdout) throw new FdfsError('EINVAL', '--tar needs a file name or -');
-    await runBatch(argv, 'get', toStdout, (ctx) => getFiles({
-      client, sources: argv.sources, out: argv.out, tar: toStdout ? process.stdout : argv.tar,
-      resume: argv.resume, concurrency: ctx.concurrency, retries: ctx.retries,
-      signal: ctx.signal, stats: ctx.stats, onEvent: ctx.onEvent,
-    }));
+    // The tracker answers first: an unreachable cluster is one error line, not one per file.
+    await client.listGroups();
+    try {
+      await runBatch(argv, 'get', toStdout, (ctx) => getFiles({
+        client, sources: argv.sources, out: argv.out, tar: toStdout ? process.stdout : argv.tar,
+        resume: argv.resume, concurrency: ctx.concurrency, retries: ctx.retries,
+        signal: ctx.signal, stats: ctx.stats, onEvent: ctx.onEvent,
+      }));
+    } catch (err) {
+      // The reader of stdout went away (| head): stop quietly, like any Unix filter.
+      if (toStdout && (err as { code?: string }).code === 'EPIPE') { process.exitCode = 1; return; }
+      throw err;
+    }
   }, BATCH_CLIENT_OPTIONS),
 };

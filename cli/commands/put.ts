@@ -78,6 +78,9 @@ export async function runBatch(argv: BatchArgs, op: BatchOp, stdoutIsData: boole
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // `fdfs put … | head`: losing the per-file lines must not kill a run whose manifest is the record.
+  const ignore = () => {};
+  if (!stdoutIsData) process.stdout.on('error', ignore);
   try {
     const summary = await fn({ signal: abort.signal, stats, onEvent: (e) => reporter.onEvent(e), concurrency, retries });
     reporter.finish(summary);
@@ -90,6 +93,7 @@ export async function runBatch(argv: BatchArgs, op: BatchOp, stdoutIsData: boole
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.stdout.off('error', ignore);
   }
 }
 
@@ -113,9 +117,14 @@ export const putCommand: CommandModule<any, PutArgs> = {
     .example('$0 put photos/ --manifest photos.jsonl', 'upload a directory tree')
     .example('tar c data | $0 put - -m data.jsonl', 'upload a tar stream')
     .example('$0 put photos/ -m photos.jsonl --resume', 'continue an interrupted run'),
-  handler: (argv) => withClient(argv, (client) => runBatch(argv, 'put', false, (ctx) => putFiles({
-    client, sources: typedDash() && !argv.sources.includes('-') ? [...argv.sources, '-'] : argv.sources, manifest: argv.manifest, resume: argv.resume, group: argv.group,
-    exclude: argv.exclude, concurrency: ctx.concurrency, retries: ctx.retries,
-    signal: ctx.signal, stats: ctx.stats, onEvent: ctx.onEvent,
-  })), BATCH_CLIENT_OPTIONS),
+  handler: (argv) => withClient(argv, async (client) => {
+    // One tracker query first: an unreachable cluster or an unknown group is one error line,
+    // not thousands of failed files.
+    await client.queryStore(argv.group);
+    await runBatch(argv, 'put', false, (ctx) => putFiles({
+      client, sources: typedDash() && !argv.sources.includes('-') ? [...argv.sources, '-'] : argv.sources, manifest: argv.manifest, resume: argv.resume, group: argv.group,
+      exclude: argv.exclude, concurrency: ctx.concurrency, retries: ctx.retries,
+      signal: ctx.signal, stats: ctx.stats, onEvent: ctx.onEvent,
+    }));
+  }, BATCH_CLIENT_OPTIONS),
 };

@@ -1,4 +1,6 @@
+import { Buffer } from 'node:buffer';
 import fs from 'node:fs';
+import process from 'node:process';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { FdfsError } from '../protocol/errno.ts';
@@ -130,6 +132,7 @@ export class ManifestWriter {
   #timer: NodeJS.Timeout | null = null;
   readonly #fsyncEvery: number;
   readonly #fsyncMs: number;
+  #lock = '';
   /** Records written by this writer. */
   written = 0;
 
@@ -141,6 +144,16 @@ export class ManifestWriter {
   }
 
   static open(file: string, opts: ManifestWriterOptions = {}): ManifestWriter {
+    const lock = takeLock(file);
+    try {
+      return ManifestWriter.#open(file, opts, lock);
+    } catch (err) {
+      fs.rmSync(lock, { force: true });
+      throw err;
+    }
+  }
+
+  static #open(file: string, opts: ManifestWriterOptions, lock: string): ManifestWriter {
     let size = 0;
     try {
       size = fs.statSync(file).size;
@@ -152,6 +165,7 @@ export class ManifestWriter {
     }
     const fd = fs.openSync(file, 'a', 0o644);
     const w = new ManifestWriter(file, fd, opts);
+    w.#lock = lock;
     if (size > 0) {
       // A torn last line (power loss mid-write) must not swallow the first new record.
       const last = Buffer.alloc(1);
@@ -193,5 +207,38 @@ export class ManifestWriter {
     this.sync();
     fs.closeSync(this.#fd);
     this.#fd = -1;
+    if (this.#lock) fs.rmSync(this.#lock, { force: true });
   }
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * `<manifest>.lock` holding our pid: two runs appending to one manifest would both upload the
+ * files neither has recorded yet. A lock left by a killed run (its pid is gone) is taken over —
+ * that is exactly the run `--resume` continues.
+ */
+function takeLock(file: string): string {
+  const lock = `${file}.lock`;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      fs.writeFileSync(lock, `${process.pid}\n`, { flag: 'wx' });
+      return lock;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    }
+    const pid = Number(fs.readFileSync(lock, 'utf8').trim());
+    if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) {
+      throw new FdfsError('EBUSY', `another run (pid ${pid}) is writing this manifest`, { subject: file });
+    }
+    fs.rmSync(lock, { force: true });
+  }
+  throw new FdfsError('EBUSY', 'cannot lock the manifest', { subject: file });
 }

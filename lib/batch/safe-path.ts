@@ -37,10 +37,11 @@ export function safeJoin(root: string, rel: string): string {
 }
 
 /**
- * Creates the directories above `file` (which safeJoin produced) and checks, through realpath,
- * that they are inside root: a directory symlink already in the output tree must not carry writes
- * elsewhere. Verified directories are remembered, so a tree of many files costs one check per
- * directory.
+ * Creates the directories above `file` (which safeJoin produced) one level at a time, checking each:
+ * a directory we created, or a real directory already there, is inside; a symlink already in the
+ * output tree is followed only if, through realpath, it stays inside root — otherwise writes would
+ * leave the tree. Verified directories are remembered, so a tree of many files costs about one
+ * mkdir per directory.
  */
 export class SafeDirs {
   #root: string;
@@ -54,23 +55,32 @@ export class SafeDirs {
   get root(): string { return this.#root; }
 
   async prepare(file: string): Promise<void> {
-    const dir = path.dirname(file);
-    if (this.#verified.has(dir)) return;
     this.#realRoot ??= fs.mkdir(this.#root, { recursive: true }).then(() => fs.realpath(this.#root));
-    const realRoot = await this.#realRoot;
-    const check = async (p: string) => {
-      const rel = path.relative(realRoot, await fs.realpath(p));
-      if (rel.startsWith('..') || path.isAbsolute(rel)) {
-        throw new FdfsError('EINVAL', 'refusing to write through a symlink that leaves the output directory', { subject: path.relative(this.#root, file) });
+    await this.#realRoot;
+    await this.#dir(path.dirname(file), file);
+  }
+
+  async #dir(dir: string, file: string): Promise<void> {
+    if (dir === this.#root || this.#verified.has(dir)) return;
+    const rel = path.relative(this.#root, dir);
+    if (rel === '' || rel.startsWith('..') || path.isAbsolute(rel)) {
+      throw new FdfsError('EINVAL', 'refusing path outside the output directory', { subject: path.relative(this.#root, file) });
+    }
+    await this.#dir(path.dirname(dir), file);
+    try {
+      await fs.mkdir(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const st = await fs.lstat(dir);
+      if (st.isSymbolicLink()) {
+        const inside = path.relative(await this.#realRoot!, await fs.realpath(dir));
+        if (inside.startsWith('..') || path.isAbsolute(inside)) {
+          throw new FdfsError('EINVAL', 'refusing to write through a symlink that leaves the output directory', { subject: path.relative(this.#root, file) });
+        }
+      } else if (!st.isDirectory()) {
+        throw new FdfsError('ENOTDIR', 'a file is in the way of a directory', { subject: path.relative(this.#root, dir) });
       }
-    };
-    // Check the deepest directory that exists before creating anything below it: mkdir would
-    // otherwise follow a symlink and create directories outside.
-    let existing = dir;
-    while (existing !== this.#root && !(await fs.stat(existing).then(() => true, () => false))) existing = path.dirname(existing);
-    await check(existing);
-    await fs.mkdir(dir, { recursive: true });
-    await check(dir);
+    }
     // Bounded: a pathological manifest with millions of directories must not grow memory forever.
     if (this.#verified.size > 10000) this.#verified.clear();
     this.#verified.add(dir);

@@ -170,6 +170,20 @@ async function toContent(source: UploadSource, size: number | undefined, subject
 }
 
 /**
+ * ENOSPC from a tracker (every storage at its reserved_storage_space, §8.1) or a storage (§3.1)
+ * comes as a bare status: say it in words, keeping who said it.
+ */
+async function noSpaceExplained<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    const e = toFdfsError(err);
+    if (e.code !== 'ENOSPC' || !e.message.includes(' refused by ')) throw e;
+    throw new FdfsError('ENOSPC', undefined, { subject: e.subject, cause: e });
+  }
+}
+
+/**
  * A storage refuses append/modify/truncate/regenerate with a bare status (§3.9–§3.13). Turn the
  * EINVAL of a name without the appender flag (or, for modify, of an offset past the end) into a
  * line that says so; every other error passes unchanged.
@@ -272,8 +286,8 @@ export class FdfsClient {
     if (!isValidExt(ext)) throw new FdfsError('EINVAL', `invalid file extension ${JSON.stringify(ext)} (up to 6 of A-Z a-z 0-9 . _ -)`, { subject });
     const blob = opts.metadata ? encodeMeta(opts.metadata, subject) : undefined;
     const content = await toContent(source, opts.size, subject);
-    const target = await this.tracker.queryStore(opts.group);
-    return this.#storageRun(target, (conn) => this.#uploadOn(conn, target, content, ext, opts.appender ?? false, blob), { subject: formatAddress(target.ip, target.port) });
+    const target = await noSpaceExplained(this.tracker.queryStore(opts.group));
+    return noSpaceExplained(this.#storageRun(target, (conn) => this.#uploadOn(conn, target, content, ext, opts.appender ?? false, blob), { subject: formatAddress(target.ip, target.port) }));
   }
 
   async #uploadOn(conn: ClientConnection, target: StoreTarget, content: Content, ext: string, appender: boolean, blob: Buffer | undefined): Promise<string> {
@@ -322,6 +336,7 @@ export class FdfsClient {
       if (e.code === 'ENOENT') throw new FdfsError('ENOENT', 'master file does not exist', { subject: masterFileId, cause: e });
       if (e.code === 'EEXIST') throw new FdfsError('EEXIST', 'slave file already exists', { subject: slaveId, cause: e });
       if (e.code === 'EINVAL') throw new FdfsError('EINVAL', 'slave upload refused: invalid master name, prefix or extension', { subject: slaveId, cause: e });
+      if (e.code === 'ENOSPC') throw new FdfsError('ENOSPC', undefined, { subject: masterFileId, cause: e });
       throw e;
     }
   }

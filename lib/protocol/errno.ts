@@ -117,6 +117,7 @@ export function errnoOf(err: unknown): number {
 export function toFdfsError(err: unknown, subject?: string): FdfsError {
   if (err instanceof FdfsError) return err;
   const num = errnoOf(err);
-  const msg = err instanceof Error ? err.message : String(err);
+  // Node's system errors start with their code ("ENOENT: no such file…"); ours adds it again.
+  const msg = (err instanceof Error ? err.message : String(err)).replace(/^E[A-Z]+: /, '');
   return new FdfsError(num, msg, { subject, cause: err });
 }

@@ -95,6 +95,8 @@ export class StorePaths {
    * start-up error naming the path.
    */
   async init(): Promise<void> {
+    // Every path is checked before any is filled: a bad store_path1 must not cost a
+    // subdir_count² mkdir run on store_path0 first.
     for (let i = 0; i < this.specs.length; i++) {
       const p = this.specs[i]!.path;
       let st;
@@ -109,8 +111,8 @@ export class StorePaths {
       } catch (err) {
         throw new FdfsError('EROFS', `store_path${i} ${p} is not writable`, { subject: p, cause: err });
       }
-      await this.makeSubdirs(i);
     }
+    for (let i = 0; i < this.specs.length; i++) await this.makeSubdirs(i);
   }
 
   private async makeSubdirs(index: number): Promise<void> {

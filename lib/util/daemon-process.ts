@@ -43,7 +43,8 @@ export interface Daemon {
   exited: Promise<number | null>;
 }
 
-const READY = /listening on \[?([0-9a-fA-F.:]+?)\]?:(\d+)/;
+// The port must end the address: a lazy host would stop at the first ':' of `[::1]:23000`.
+const READY = /listening on \[?([0-9a-fA-F.:]+?)\]?:(\d+)(?=\s|$)/;
 
 export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
   const cmd = opts.command ?? fdfsCommand();

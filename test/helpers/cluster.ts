@@ -53,6 +53,8 @@ export interface ClusterOptions {
   onLog?: (label: string, line: string) => void;
   /** Run the daemons with another runtime (the Deno test). */
   command?: { command: string; args: string[] };
+  /** How many of the storages to start now (default all); the others wait for startStorage(i). */
+  start?: number;
 }
 
 export interface Cluster {
@@ -113,7 +115,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
     },
   };
   try {
-    for (let i = 0; i < n; i++) await startStorage(i);
+    for (let i = 0; i < (opts.start ?? n); i++) await startStorage(i);
   } catch (err) {
     await cluster.stop();
     throw err;

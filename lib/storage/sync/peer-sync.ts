@@ -1,4 +1,5 @@
 import { Buffer } from 'node:buffer';
+import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import path from 'node:path';
 import { CMD, GROUP_NAME_LEN, STORAGE_STATUS as ST, storageStatusName } from '../../protocol/codes.ts';
@@ -16,7 +17,7 @@ import {
   encodeSyncWatermark,
 } from './codec.ts';
 import { markFileName, newMark, readMark, writeMark, type SyncMark } from './mark-file.ts';
-import { SyncChannel, type SyncReply } from './sync-channel.ts';
+import { SyncChannel, type ContentSource, type SyncReply } from './sync-channel.ts';
 
 // One sync reader per peer (PROTOCOL.md §5.9, §5.10): it follows this storage's binlog from the
 // peer's mark and pushes every record the peer needs (§5.7) with the sender rules of §5.2–§5.6.
@@ -53,6 +54,8 @@ export interface SyncEnv {
   readonly networkTimeout: number;
   /** Requests in flight per peer connection. */
   readonly window: number;
+  /** Parallel connections per peer (sync_max_threads, §5.10). */
+  readonly lanes: number;
   /** sync_start_time / sync_end_time (§5.10). */
   inWindow(now: Date): boolean;
   /** 86 SYNC_SRC_REQ (§4.9): who copies the old files to `destId` (null: nobody). Throws when no tracker answers. */
@@ -69,6 +72,51 @@ export interface SyncEnv {
  * a file whose line might still be on its way into the binlog.
  */
 export const WATERMARK_GUARD_MS = 500;
+
+/**
+ * Content up to this size is read when its record is dispatched: the size announced is then the
+ * size sent even when an appender file changes meanwhile, and a page-cache read this small costs
+ * less done synchronously than through the thread pool. Larger files stream from disk.
+ */
+const SNAPSHOT_MAX = 256 * 1024;
+
+interface Snapshot {
+  size: number;
+  content: ContentSource;
+}
+
+/**
+ * Bytes [offset, offset + length) of a regular file (length undefined: to its end), or null when
+ * it is missing, not a regular file, or (for a range) shorter than the range.
+ */
+function snapshot(p: string, offset = 0, length?: number): Snapshot | null {
+  let fd: number;
+  try {
+    fd = fsSync.openSync(p, 'r');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR' || code === 'EISDIR') return null;
+    throw err;
+  }
+  try {
+    const st = fsSync.fstatSync(fd);
+    if (!st.isFile()) return null;
+    const want = length ?? st.size - offset;
+    if (want < 0 || offset + want > st.size) return null;
+    if (want > SNAPSHOT_MAX) return { size: want, content: { path: p, offset, length: want } };
+    const buf = Buffer.allocUnsafe(want);
+    let n = 0;
+    while (n < want) {
+      const r = fsSync.readSync(fd, buf, n, want - n, offset + n);
+      if (r === 0) break;
+      n += r;
+    }
+    if (length !== undefined && n < want) return null;
+    return { size: n, content: { data: n === want ? buf : buf.subarray(0, n), length: n } };
+  } finally {
+    fsSync.closeSync(fd);
+  }
+}
 
 /** Statuses a reader pushes to (§5.10 step 4; see pushable()). */
 function pushable(status: number): boolean {
@@ -88,20 +136,30 @@ interface Entry {
   done: boolean;
 }
 
-/** A wakeable pause. */
+/** A wakeable pause. A wake while nobody sleeps is kept, so the next sleep returns at once. */
 class Pause {
   private wakeFn: (() => void) | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private pending = false;
 
   sleep(ms: number): Promise<void> {
-    this.wake();
+    this.release();
+    if (this.pending) {
+      this.pending = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       this.wakeFn = resolve;
-      this.timer = setTimeout(() => this.wake(), Math.max(0, ms));
+      this.timer = setTimeout(() => this.release(), Math.max(0, ms));
     });
   }
 
   wake(): void {
+    if (this.wakeFn) this.release();
+    else this.pending = true;
+  }
+
+  private release(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     const w = this.wakeFn;
@@ -118,11 +176,16 @@ export class PeerSync {
   private markFile = '';
   private markWrites: Promise<void> = Promise.resolve();
   private pushedSinceMark = 0;
+  private lastMarkWrite = 0;
   private markDirty = false;
   private stopped = false;
   private loop: Promise<void> | null = null;
+  /** Pauses that status changes and stop() cut short. */
   private readonly pause = new Pause();
-  private channel: SyncChannel | null = null;
+  /** The idle wait for new binlog lines (also cut short by status changes and stop()). */
+  private readonly linesPause = new Pause();
+  /** This session's connections: 0 is the main one, the others are opened on first use. */
+  private lanes: Array<SyncChannel | null> = [];
   /** Entries in binlog order; the mark moves over the done prefix. */
   private entries: Entry[] = [];
   private pending = 0;
@@ -161,19 +224,23 @@ export class PeerSync {
     const moved = peer.ip !== this.peer.ip || peer.port !== this.peer.port;
     const was = this.peer.status;
     this.peer = { ...peer };
-    if (moved) this.channel?.destroy();
-    if (was !== peer.status) this.wake();
+    if (moved) for (const c of this.lanes) c?.destroy();
+    if (was !== peer.status) {
+      this.pause.wake();
+      this.linesPause.wake();
+    }
   }
 
-  /** New binlog lines, a status change or stop: an idle reader looks again. */
+  /** New binlog lines: an idle reader looks again. */
   wake(): void {
-    this.pause.wake();
+    this.linesPause.wake();
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
     this.pause.wake();
-    this.channel?.destroy();
+    this.linesPause.wake();
+    for (const c of this.lanes) c?.destroy();
     this.wakeSettled();
     await this.loop;
   }
@@ -194,13 +261,7 @@ export class PeerSync {
       }
       let ch: SyncChannel;
       try {
-        ch = await SyncChannel.open(this.peer.ip, this.peer.port, {
-          connectTimeout: this.env.connectTimeout,
-          networkTimeout: this.env.networkTimeout,
-          localAddress: this.env.localAddress,
-          window: this.env.window,
-          onBytesOut: (n) => this.env.ctx.counters.count('total_sync_out_bytes', n),
-        });
+        ch = await this.openChannel();
       } catch (err) {
         failures++;
         this.noteFailure(toFdfsError(err, this.address), `cannot connect to ${this.peer.id} at ${this.address}`);
@@ -208,15 +269,15 @@ export class PeerSync {
         await this.pause.sleep(Math.min(5000, 500 * failures));
         continue;
       }
-      this.channel = ch;
+      this.lanes = [ch];
       let error: FdfsError | null = null;
       try {
         await this.session(ch);
       } catch (err) {
         error = toFdfsError(err, this.address);
       } finally {
-        this.channel = null;
-        ch.close();
+        for (const c of this.lanes) c?.close();
+        this.lanes = [];
         await this.saveMark();
       }
       if (this.stopped) break;
@@ -229,11 +290,61 @@ export class PeerSync {
     }
   }
 
+  private openChannel(): Promise<SyncChannel> {
+    return SyncChannel.open(this.peer.ip, this.peer.port, {
+      connectTimeout: this.env.connectTimeout,
+      networkTimeout: this.env.networkTimeout,
+      localAddress: this.env.localAddress,
+      window: this.env.window,
+      onBytesOut: (n) => this.env.ctx.counters.count('total_sync_out_bytes', n),
+    });
+  }
+
+  /** REPORT_SERVER_ID on a new connection (§5.1). */
+  private async introduce(ch: SyncChannel): Promise<void> {
+    const r = await ch.call(CMD.REPORT_SERVER_ID, encodeReportServerId(this.env.ownId()));
+    if (r.status !== 0) throw new FdfsError(r.status, `REPORT_SERVER_ID refused by ${this.address}`);
+  }
+
+  /**
+   * Connection `i` of this session. Unlike 6.16 (§5.10), every extra connection also sends
+   * REPORT_SERVER_ID, so the peer credits what arrives on it to us in its SYNC_REPORT.
+   */
+  private async lane(i: number): Promise<SyncChannel> {
+    const have = this.lanes[i];
+    if (have) {
+      if (have.broken) throw have.broken;
+      return have;
+    }
+    const ch = await this.openChannel();
+    this.lanes[i] = ch;
+    await this.introduce(ch);
+    return ch;
+  }
+
+  /** Which connection carries a record: all records about one file go on the same one, in order. */
+  private laneOf(name: string): number {
+    const n = this.env.lanes;
+    if (n <= 1) return 0;
+    // A metadata file goes with its data file.
+    const key = name.endsWith('-m') ? name.slice(0, -2) : name;
+    let h = 0x811c9dc5;
+    for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
+    return (h >>> 0) % n;
+  }
+
+  private brokenLane(): FdfsError | null {
+    for (const c of this.lanes) if (c?.broken) return c.broken;
+    return null;
+  }
+
   private noteFailure(e: FdfsError, what: string): void {
     this.lastFailure = e;
     // Once per distinct error, as the C storage logs connect failures.
     const key = `${what}:${e.code}`;
-    this.log(key === this.lastError ? 'debug' : 'warn', `${what}: ${e.message}`);
+    // A peer stopping or restarting closes or refuses connections: worth a line, not a warning.
+    const routine = e.errno === ERRNO.ENOTCONN || e.errno === ERRNO.ECONNREFUSED || e.errno === ERRNO.ECONNRESET;
+    this.log(key === this.lastError ? 'debug' : routine ? 'info' : 'warn', `${what}: ${e.message}`);
     this.lastError = key;
   }
 
@@ -247,8 +358,7 @@ export class PeerSync {
     const mark = this.mark!;
 
     // §5.10 step 6: REPORT_SERVER_ID first, so the peer attributes our records in its 89.
-    const r = await ch.call(CMD.REPORT_SERVER_ID, encodeReportServerId(this.env.ownId()));
-    if (r.status !== 0) throw new FdfsError(r.status, `REPORT_SERVER_ID refused by ${this.address}`);
+    await this.introduce(ch);
     if (this.lastError) this.log('info', `syncing to ${this.peer.id} at ${this.address} again`);
     this.lastError = '';
 
@@ -329,6 +439,7 @@ export class PeerSync {
     if (!m || !this.markDirty || !this.markFile) return this.markWrites;
     this.markDirty = false;
     this.pushedSinceMark = 0;
+    this.lastMarkWrite = Date.now();
     const snapshot = { ...m };
     const file = this.markFile;
     this.markWrites = this.markWrites.then(() => writeMark(file, snapshot)).catch((err: Error) => {
@@ -346,12 +457,14 @@ export class PeerSync {
     try {
       while (!this.stopped && !this.sessionError) {
         if (!pushable(this.peer.status) || !this.env.inWindow(new Date())) break;
-        if (ch.broken) throw ch.broken;
+        const broken = this.brokenLane();
+        if (broken) throw broken;
         const item = await reader.next();
         if (item.kind === 'eof') {
           await this.settled();
           if (this.sessionError || this.stopped) break;
-          if (ch.broken) throw ch.broken;
+          const broken = this.brokenLane();
+          if (broken) throw broken;
           await this.caughtUp(ch, item.checkedAt);
           await this.idle(ch);
           continue;
@@ -375,8 +488,19 @@ export class PeerSync {
           this.doneEntry(item.end);
           continue;
         }
-        await ch.room();
-        await this.dispatch(ch, rec, item.end);
+        if (rec.op === 'L' || rec.op === 'l' || rec.op === 'R') {
+          // Two names: everything before it must be done, and it before anything after it
+          // (§5.10 "conflicting" records; one at a time on the main connection).
+          await this.settled();
+          if (this.sessionError) break;
+          await ch.room();
+          await this.dispatch(ch, rec, item.end);
+          await this.settled();
+        } else {
+          const lane = await this.lane(this.laneOf(rec.name));
+          await lane.room();
+          await this.dispatch(lane, rec, item.end);
+        }
         if (this.env.intervalMs > 0) await this.pause.sleep(this.env.intervalMs);
       }
       await this.settled();
@@ -473,7 +597,8 @@ export class PeerSync {
       }
     }
     await this.sendWatermark(ch, checkedAt);
-    if (this.markDirty) await this.saveMark();
+    // §5.9 "when idle", but at most once a second: a mark a little behind only means re-pushes.
+    if (this.markDirty && Date.now() - this.lastMarkWrite >= 1000) void this.saveMark();
   }
 
   /** The watermark a reader at the end of the binlog (checked at `checkedAt`) may claim. */
@@ -481,22 +606,25 @@ export class PeerSync {
     return Math.floor((checkedAt - WATERMARK_GUARD_MS) / 1000);
   }
 
-  /** When a newer watermark would tell the peer something new, or null. */
+  /** When a watermark covering every record pushed so far can go, or null when none is needed. */
   private watermarkDueAt(): number | null {
     if (this.watermarkOk === false) return null;
-    if (this.sentWatermark > 0 && this.maxPushedTs < this.sentWatermark) return null;
-    // The watermark passes maxPushedTs once it reaches maxPushedTs + 1.
-    return Math.max(this.sentWatermark, this.maxPushedTs) * 1000 + 1000 + WATERMARK_GUARD_MS;
+    if (this.sentWatermark > this.maxPushedTs) return null;
+    // It covers a record of second T once it reaches T + 1.
+    return (this.maxPushedTs + 1) * 1000 + WATERMARK_GUARD_MS;
   }
 
   private async sendWatermark(ch: SyncChannel, checkedAt: number): Promise<void> {
     if (this.watermarkOk === false) return;
     const x = this.watermarkAt(checkedAt);
-    // The first one of a session always goes (the tracker keeps a 0 for a silent source), later
-    // ones only when they cover a record pushed since.
-    if (x <= this.sentWatermark || (this.sentWatermark > 0 && this.maxPushedTs < this.sentWatermark)) return;
+    // The first one of a session always goes (the tracker keeps a 0 for a source that never
+    // reported), later ones only once they cover every record pushed: a partial one would spend
+    // the receiver's one report per second. Under a steady stream of records the receiver's own
+    // "applied up to T" keeps its figure moving meanwhile (receiver.ts).
+    if (x <= this.sentWatermark || (this.sentWatermark > 0 && x <= this.maxPushedTs)) return;
     const r = await ch.call(CMD.FDFS_SYNC_WATERMARK, encodeSyncWatermark(x));
     if (r.status === 0) {
+      this.log('debug', `sync watermark ${x} sent to ${this.peer.id}`);
       this.watermarkOk = true;
       this.sentWatermark = x;
       return;
@@ -523,7 +651,7 @@ export class PeerSync {
     const wm = this.watermarkDueAt();
     if (wm !== null && wm > now) until = Math.min(until, wm);
     if (this.offlinePending) until = Math.min(until, now + 2000);
-    if (until > now) await this.pause.sleep(until - now);
+    if (until > now) await this.linesPause.sleep(until - now);
   }
 
   // ---------------------------------------------------------------- sender rules (§5.2–§5.6)
@@ -584,7 +712,7 @@ export class PeerSync {
   /** §5.2 CREATE: skipped when the file is gone here; after an EEXIST ask the peer first. */
   private async pushCreate(ch: SyncChannel, name: string, ts: number, queued: () => void): Promise<void> {
     const p = this.localPath(name);
-    const st = p ? await this.fileStat(p) : null;
+    const st = p ? snapshot(p) : null;
     if (!p || !st) { queued(); return; }
     let cmd: number = CMD.SYNC_CREATE_FILE;
     let noContent = false;
@@ -599,7 +727,7 @@ export class PeerSync {
     }
     const size = st.size;
     const q = ch.request(cmd, encodeSyncFile(this.group, name, size, ts),
-      noContent ? { status: SYNC_NO_CONTENT_STATUS } : { content: { path: p, offset: 0, length: size } });
+      noContent ? { status: SYNC_NO_CONTENT_STATUS } : { content: st.content });
     queued();
     const reply = await q.reply;
     if (reply.status === 0) {
@@ -617,9 +745,9 @@ export class PeerSync {
   /** §5.2 UPDATE (and the resync of §5.4): the whole current file. */
   private async pushWhole(ch: SyncChannel, name: string, ts: number, queued: () => void): Promise<void> {
     const p = this.localPath(name);
-    const st = p ? await this.fileStat(p) : null;
+    const st = p ? snapshot(p) : null;
     if (!p || !st) { queued(); return; }
-    const q = ch.request(CMD.SYNC_UPDATE_FILE, encodeSyncFile(this.group, name, st.size, ts), { content: { path: p, offset: 0, length: st.size } });
+    const q = ch.request(CMD.SYNC_UPDATE_FILE, encodeSyncFile(this.group, name, st.size, ts), { content: st.content });
     queued();
     const reply = await q.reply;
     if (reply.status === 0 || reply.status === ERRNO.EEXIST) { this.succeeded(st.size); return; }
@@ -659,12 +787,12 @@ export class PeerSync {
   private async pushRange(ch: SyncChannel, r: BinlogRecord, queued: () => void): Promise<void> {
     const nums = this.numbers(r);
     const p = this.localPath(r.name);
-    const st = p && nums ? await this.fileStat(p) : null;
-    if (!p || !nums || !st) { queued(); return; }
+    if (!p || !nums) { queued(); return; }
     const [offset, length] = nums;
-    if (st.size < offset + length) return this.pushWhole(ch, r.name, r.timestamp, queued);
+    const range = snapshot(p, offset, length);
+    if (!range) return this.pushWhole(ch, r.name, r.timestamp, queued);
     const cmd = r.op === 'A' ? CMD.SYNC_APPEND_FILE : CMD.SYNC_MODIFY_FILE;
-    const q = ch.request(cmd, encodeSyncRange(this.group, r.name, offset, length, r.timestamp), { content: { path: p, offset, length } });
+    const q = ch.request(cmd, encodeSyncRange(this.group, r.name, offset, length, r.timestamp), { content: range.content });
     queued();
     const reply = await q.reply;
     if (reply.status === 0) { this.succeeded(length); return; }

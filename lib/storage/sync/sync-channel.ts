@@ -10,12 +10,8 @@ import { decodeHeader, encodeHeader } from '../../protocol/header.ts';
 // request ids; the receiver serves one request at a time per connection, so order is kept). This
 // hides the round trip per record that would otherwise bound replication of small files.
 
-/** File content to stream after a request's fixed part. */
-export interface ContentSource {
-  path: string;
-  offset: number;
-  length: number;
-}
+/** File content to send after a request's fixed part: bytes in hand, or a range streamed from a file. */
+export type ContentSource = { data: Buffer; length: number } | { path: string; offset: number; length: number };
 
 export interface SyncReply {
   status: number;
@@ -138,6 +134,11 @@ export class SyncChannel {
     socket.uncork();
     for (const p of pending) if (p) await p;
     if (!content || content.length === 0) return;
+    if ('data' in content) {
+      const p = this.conn.write(content.data);
+      if (p) await p;
+      return;
+    }
     const fh = await fs.open(content.path, 'r');
     try {
       let pos = content.offset;

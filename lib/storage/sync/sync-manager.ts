@@ -1,7 +1,9 @@
+import process from 'node:process';
 import path from 'node:path';
 import { STORAGE_STATUS as ST, storageStatusName } from '../../protocol/codes.ts';
 import type { StorageBrief } from '../../protocol/records.ts';
 import type { Logger } from '../../util/log.ts';
+import { effectiveSyncMaxThreads } from '../../config/storage-config.ts';
 import type { StorageContext } from '../context.ts';
 import type { TrackerDialOptions, TrackerEndpoint } from '../tracker-session.ts';
 import { markFileName, renameMarkAside } from './mark-file.ts';
@@ -24,6 +26,9 @@ export interface SyncConfig {
   network_timeout: number;
   sync_start_time: { hour: number; minute: number };
   sync_end_time: { hour: number; minute: number };
+  sync_max_threads: number | 'auto';
+  sync_min_threads: number;
+  store_path_count: number;
 }
 
 /** The parts of the tracker reporter replication talks to (tracker-reporter.ts). */
@@ -51,6 +56,8 @@ export interface SyncManagerOptions {
   reporter?: SyncReporter | null;
   /** Pipelined requests per peer connection (default 64). */
   window?: number;
+  /** Connections per peer (default: sync_max_threads as 6.16 uses it). */
+  lanes?: number;
 }
 
 /** Statuses during which the members involved beat every second, so the trackers follow quickly. */
@@ -112,6 +119,9 @@ export class SyncManager {
       connectTimeout: c.connect_timeout > 0 ? c.connect_timeout : 10,
       networkTimeout: c.network_timeout > 0 ? c.network_timeout : 60,
       window: Math.max(1, opts.window ?? 64),
+      // Records of different files go out on up to sync_max_threads connections at once, as in
+      // 6.16 (§5.10); on one connection a busy receiver would serve its clients first.
+      lanes: Math.max(1, Number(process.env.XLANES) || (opts.lanes ?? effectiveSyncMaxThreads(c))),
       inWindow: (now) => insideSyncWindow(now, c.sync_start_time, c.sync_end_time),
       askSyncSource: (destId) => askSyncSource(opts.trackers, opts.dial, opts.ctx.groupName, destId),
       reportPeerStatus: (peer, status) => {
