@@ -6,14 +6,21 @@ import { runLoad, type LoadResult } from './load.ts';
 import { startCluster, waitFor, type Cluster } from '../test/helpers/cluster.ts';
 import { ClientConnection } from '../lib/net/client-connection.ts';
 import { CMD } from '../lib/protocol/codes.ts';
+import { runReplicationBench, formatReplicationResults } from './replication.ts';
+import { runBatchBench } from './batch.ts';
+import { tempDir } from '../test/helpers/cluster.ts';
 
-// `npm run bench [-- core|all] [--quick]`: a tracker and one storage as real processes, the
+// `npm run bench [-- core|replication|batch|all] [--quick]`: a tracker and one storage as real processes, the
 // lean load generator of bench/load.ts, a table for people and JSON for machines.
 // Figures are only meaningful on an otherwise idle machine; this is never a unit test.
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const suite = args.find((a) => !a.startsWith('--')) ?? 'core';
+if (!['core', 'replication', 'batch', 'all'].includes(suite)) {
+  process.stderr.write(`unknown suite ${suite}: use core, replication, batch or all\n`);
+  process.exit(2);
+}
 
 function procStatus(pid: number): Record<string, number> {
   const out: Record<string, number> = {};
@@ -96,5 +103,24 @@ if (suite === 'core' || suite === 'all') {
   process.stdout.write(`\n== core: one tracker, one storage ==\n${table(r.rows as Array<Omit<LoadResult, 'fileIds'>>)}\n`);
   const rss = r.storageRss as { baselineBytes: number; peakBytes: number; growthBytes: number };
   process.stdout.write(`storage RSS: baseline ${(rss.baselineBytes / MB).toFixed(1)} MiB, peak during 256 MiB transfers ${(rss.peakBytes / MB).toFixed(1)} MiB, growth ${(rss.growthBytes / MB).toFixed(1)} MiB\n`);
+}
+if (suite === 'replication' || suite === 'all') {
+  const r = await runReplicationBench({ quick });
+  results.replication = r;
+  process.stdout.write(`\n== replication: one tracker, two storages of group1 ==\n${formatReplicationResults(r)}\n`);
+}
+if (suite === 'batch' || suite === 'all') {
+  const cluster = await startCluster({ storages: 1, storage: { subdir_count_per_path: 256 } });
+  const work = tempDir('fdfs-bench-batch-');
+  try {
+    await waitWritable(cluster);
+    const r = await runBatchBench({ trackerAddr: cluster.trackerAddr, workDir: work, files4k: quick ? 1000 : 10000,
+      files10m: quick ? 10 : 100, concurrency: 16 });
+    results.batch = r;
+    process.stdout.write(`\n== batch: fdfs put / fdfs get against one tracker and one storage ==\n${r.table}\n`);
+  } finally {
+    await cluster.stop();
+    fs.rmSync(work, { recursive: true, force: true });
+  }
 }
 process.stdout.write(`\nJSON ${JSON.stringify(results)}\n`);

@@ -5,11 +5,15 @@ import { loadStorageConfig } from '../../lib/config/storage-config.ts';
 import { formatAddress } from '../../lib/protocol/ip.ts';
 import { StorageServer } from '../../lib/storage/storage-server.ts';
 import { createLogger, levelFromConf } from '../../lib/util/log.ts';
+import { printLine, withClient } from '../common.ts';
 
 // `fdfs storage start`: the storage daemon in the foreground. Logs go to stderr; stdout gets
 // exactly one line once the storage listens and the trackers answered its start-up requests.
 
 interface StartArgs {
+  action?: 'start' | 'delete';
+  /** delete: the storage id (the group is the `group` positional, §2.7). */
+  id?: string;
   config?: string;
   group?: string;
   bind?: string;
@@ -74,19 +78,36 @@ async function start(argv: StartArgs): Promise<void> {
   process.stdout.write(`storage listening on ${formatAddress(addr.host, addr.port)} (${server.groupName})\n`);
 }
 
+/**
+ * `fdfs storage delete GROUP ID`: 93 DELETE_STORAGE on every tracker (§2.7), after checking no
+ * tracker lists it online. Its group's members then stop syncing to it (§5.9); if it starts
+ * again it re-joins as a new member and gets every file again.
+ */
+async function deleteStorage(argv: StartArgs): Promise<void> {
+  const { group, id } = argv;
+  if (!group || !id) fail('storage delete needs a group and a storage id: fdfs storage delete GROUP ID', 2);
+  await withClient({ tracker: argv.tracker, config: argv.config }, async (client) => {
+    await client.tracker.deleteStorage(group, id);
+    printLine(`storage ${id} deleted from ${group}`);
+  });
+}
+
 export const storageCommand: CommandModule<object, StartArgs> = {
-  command: 'storage <action>',
+  command: 'storage <action> [group] [id]',
   describe: 'storage daemon (runs in the foreground; stop it with Ctrl-C or SIGTERM)',
   builder: (y: Argv<object>) => y
-    .positional('action', { choices: ['start'] as const, describe: 'start: run the storage server' })
+    .positional('action', { choices: ['start', 'delete'] as const, describe: 'start: run the storage server; delete: remove a stopped storage from its group' })
+    .positional('group', { type: 'string', describe: 'delete: the group' })
+    .positional('id', { type: 'string', describe: 'delete: the storage id (its IP without storage ids)' })
     .option('config', { alias: 'c', type: 'string', describe: 'storage.conf to read' })
-    .option('group', { type: 'string', describe: 'group_name' })
+    .option('group', { type: 'string', describe: 'start: group_name; delete: the group of the storage' })
     .option('bind', { type: 'string', describe: 'bind_addr: listen on this address and connect from it' })
     .option('port', { type: 'number', describe: 'port (0 = any free port; the ready line shows it)' })
     .option('base-path', { type: 'string', describe: 'base_path (binlog, state files)' })
     .option('store-path', { type: 'string', array: true, describe: 'store path (repeat for several; default: base_path)' })
     .option('tracker', { type: 'string', array: true, describe: 'tracker_server HOST:PORT (repeatable)' })
     .example('$0 storage start -c /etc/fdfs/storage.conf', 'run with a FastDFS storage.conf')
-    .example('$0 storage start --group group1 --base-path /tmp/s1 --tracker 127.0.0.1:22122 --port 0', 'no conf file') as unknown as Argv<StartArgs>,
-  handler: (argv) => start(argv),
+    .example('$0 storage start --group group1 --base-path /tmp/s1 --tracker 127.0.0.1:22122 --port 0', 'no conf file')
+    .example('$0 storage delete group1 127.0.0.3 --tracker 127.0.0.1:22122', 'delete a stopped storage (-c then names a client.conf)') as unknown as Argv<StartArgs>,
+  handler: (argv) => (argv.action === 'delete' ? deleteStorage(argv) : start(argv)),
 };

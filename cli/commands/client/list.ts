@@ -10,13 +10,45 @@ interface ListArgs extends ClientArgs {
 
 const RW: Record<number, string> = { 0: 'none', 2: 'write', 4: 'read', 6: 'rw' };
 
-function storageJson(s: StorageStatRecord) {
-  return { ...s, status: storageStatusName(s.status), status_code: s.status, address: formatAddress(s.ip_addr, s.storage_port) };
+/**
+ * Replication lag of one member in seconds (§2.6, as fdfs_monitor computes it, but against the
+ * other members only): the newest change any other member took from a client, minus the second up
+ * to which the tracker knows this member holds the others' files (§7.3). null: not known yet (it
+ * never reported progress while the others hold data); 0 when nothing is pending.
+ */
+export function syncLagSeconds(s: StorageStatRecord, group: readonly StorageStatRecord[]): number | null {
+  let newest = 0;
+  for (const o of group) if (o !== s && o.id !== s.id) newest = Math.max(newest, o.stat.last_source_update);
+  if (newest === 0) return 0;
+  if (s.stat.last_synced_timestamp <= 0) return null;
+  return Math.max(0, newest - s.stat.last_synced_timestamp);
+}
+
+function storageJson(s: StorageStatRecord, group: readonly StorageStatRecord[]) {
+  return {
+    ...s, status: storageStatusName(s.status), status_code: s.status, address: formatAddress(s.ip_addr, s.storage_port),
+    sync_lag_seconds: syncLagSeconds(s, group),
+  };
 }
 
 function table(rows: string[][]): string[] {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd());
+}
+
+/** "0s", "12s", "3m"; "?" while the tracker has no progress report from it. */
+function lagText(s: StorageStatRecord, group: readonly StorageStatRecord[]): string {
+  if (group.length < 2) return '-';
+  const lag = syncLagSeconds(s, group);
+  return lag === null ? '?' : formatAge(lag);
+}
+
+/** Local wall-clock time of a unix second, as HH:MM:SS (the date when it is not today). */
+function clock(ts: number): string {
+  const d = new Date(ts * 1000);
+  const p = (n: number) => String(n).padStart(2, '0');
+  const time = `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+  return d.toDateString() === new Date().toDateString() ? time : `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${time}`;
 }
 
 export const listCommand: CommandModule<any, ListArgs> = {
@@ -28,7 +60,7 @@ export const listCommand: CommandModule<any, ListArgs> = {
     const result: Array<{ group: GroupStat; storages: StorageStatRecord[] }> = [];
     for (const g of groups) result.push({ group: g, storages: await client.listStorages(g.group_name) });
     if (argv.json) {
-      printJson({ groups: result.map((r) => ({ ...r.group, storages: r.storages.map(storageJson) })) });
+      printJson({ groups: result.map((r) => ({ ...r.group, storages: r.storages.map((s) => storageJson(s, r.storages)) })) });
       return;
     }
     if (result.length === 0) { printLine('no groups'); return; }
@@ -40,12 +72,13 @@ export const listCommand: CommandModule<any, ListArgs> = {
         + `, free ${formatMb(g.free_mb)} of ${formatMb(g.total_mb)}, ${formatMb(avail)} available above the reserve`
         + (g.storage_port > 0 ? `, port ${g.storage_port}` : ''));
       if (storages.length === 0) return;
-      const rows = [['  STATUS', 'ADDRESS', 'ID', 'FREE / TOTAL', 'HEARTBEAT', 'MODE', 'VERSION', 'SYNC FROM']];
+      const rows = [['  STATUS', 'ADDRESS', 'ID', 'FREE / TOTAL', 'HEARTBEAT', 'MODE', 'VERSION', 'SYNC LAG', 'SYNCED UP TO', 'SYNC FROM']];
       for (const s of storages) {
         const hb = s.stat.last_heart_beat_time > 0 ? `${formatAge(now - s.stat.last_heart_beat_time)} ago` : 'never';
         rows.push([
           `  ${storageStatusName(s.status)}`, formatAddress(s.ip_addr, s.storage_port), s.id,
-          `${formatMb(s.free_mb)} / ${formatMb(s.total_mb)}`, hb, RW[s.rw_mode] ?? String(s.rw_mode), s.version, s.src_id || '-',
+          `${formatMb(s.free_mb)} / ${formatMb(s.total_mb)}`, hb, RW[s.rw_mode] ?? String(s.rw_mode), s.version,
+          lagText(s, storages), s.stat.last_synced_timestamp > 0 ? clock(s.stat.last_synced_timestamp) : '-', s.src_id || '-',
         ]);
       }
       for (const line of table(rows)) printLine(line);

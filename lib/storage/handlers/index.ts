@@ -7,6 +7,7 @@ import { appendFile } from './append.ts';
 import { deleteFile } from './delete.ts';
 import { download } from './download.ts';
 import { getMetadata } from './get-metadata.ts';
+import { listFiles } from './list-files.ts';
 import { modifyFile } from './modify.ts';
 import { queryFileInfo } from './query-file-info.ts';
 import { regenerateAppenderName } from './regenerate.ts';
@@ -37,6 +38,8 @@ const TABLE: ReadonlyArray<[number, Handler<StorageContext>]> = [
   [CMD.MODIFY_FILE, modifyFile],
   [CMD.TRUNCATE_FILE, truncateFile],
   [CMD.REGENERATE_APPENDER_FILENAME, regenerateAppenderName],
+  // fdfs extension: the live files of the group, for `fdfs ls` / `fdfs export` (lib/protocol/list-files.ts).
+  [CMD.FDFS_LIST_FILES, listFiles],
   // Storage ↔ storage replication (issue 5, §5).
   [CMD.REPORT_SERVER_ID, reportServerId],
   [CMD.SYNC_CREATE_FILE, syncFile],

@@ -71,7 +71,7 @@ export async function syncFile(req: Request, ctx: StorageContext): Promise<void>
   const small = h.fileSize <= SMALL_FILE ? await req.read(h.fileSize) : null;
   await withFileLock(ctx, f.path, async () => {
     if (!update) {
-      const st = await lstatOrNull(f.path);
+      const st = small ? fsSync.lstatSync(f.path, { throwIfNoEntry: false }) : await lstatOrNull(f.path);
       if (st?.isFile() && st.size === h.fileSize) {
         if (!small) await discard(req, h.fileSize);
         await logApplied(req, ctx, op, name, h.timestamp);

@@ -80,6 +80,9 @@ export const WATERMARK_GUARD_MS = 500;
  */
 const SNAPSHOT_MAX = 256 * 1024;
 
+/** One more byte than SNAPSHOT_MAX: a read that fills it means "large file". */
+const scratch = Buffer.allocUnsafe(SNAPSHOT_MAX + 1);
+
 interface Snapshot {
   size: number;
   content: ContentSource;
@@ -99,20 +102,40 @@ function snapshot(p: string, offset = 0, length?: number): Snapshot | null {
     throw err;
   }
   try {
-    const st = fsSync.fstatSync(fd);
-    if (!st.isFile()) return null;
-    const want = length ?? st.size - offset;
-    if (want < 0 || offset + want > st.size) return null;
-    if (want > SNAPSHOT_MAX) return { size: want, content: { path: p, offset, length: want } };
-    const buf = Buffer.allocUnsafe(want);
+    if (length === undefined) {
+      // Whole file: one read into a scratch buffer tells a small file's size without an fstat.
+      let n = 0;
+      for (;;) {
+        const want = scratch.length - n;
+        const r = fsSync.readSync(fd, scratch, n, want, n);
+        n += r;
+        // A short read of a regular file is its end: no second call to learn it.
+        if (r < want) break;
+        if (n === scratch.length) break;
+      }
+      if (n <= SNAPSHOT_MAX) {
+        const data = Buffer.from(scratch.subarray(0, n));
+        return { size: n, content: { data, length: n } };
+      }
+      const st = fsSync.fstatSync(fd);
+      return { size: st.size, content: { path: p, offset: 0, length: st.size } };
+    }
+    if (length > SNAPSHOT_MAX) {
+      const st = fsSync.fstatSync(fd);
+      return offset + length > st.size ? null : { size: length, content: { path: p, offset, length } };
+    }
+    const buf = Buffer.allocUnsafe(length);
     let n = 0;
-    while (n < want) {
-      const r = fsSync.readSync(fd, buf, n, want - n, offset + n);
-      if (r === 0) break;
+    while (n < length) {
+      const r = fsSync.readSync(fd, buf, n, length - n, offset + n);
+      if (r === 0) return null;
       n += r;
     }
-    if (length !== undefined && n < want) return null;
-    return { size: n, content: { data: n === want ? buf : buf.subarray(0, n), length: n } };
+    return { size: length, content: { data: buf, length } };
+  } catch (err) {
+    // A directory under a file's name, or an I/O error: nothing we can send.
+    if ((err as NodeJS.ErrnoException).code === 'EISDIR') return null;
+    throw err;
   } finally {
     fsSync.closeSync(fd);
   }

@@ -172,7 +172,6 @@ export class SyncReceiver extends EventEmitter {
         this.changeTimer = null;
         this.emit('change', this.timestamps());
       }, CHANGE_EVENT_MS);
-      this.changeTimer.unref();
     }
     if (this.file && !this.saveTimer) {
       this.saveTimer = setTimeout(() => { void this.save(); }, SAVE_MS);
