@@ -48,7 +48,7 @@ test('a new member of a running group becomes ACTIVE and holds every old file', 
   for (let i = 0; i < 30; i++) await put(i % 2, crypto.randomBytes(2000 + i * 311));
   const big = await put(0, crypto.randomBytes(5 * 1024 * 1024));
   const gone = await put(1, crypto.randomBytes(100));
-  await deleteOn(addr(0), gone);
+  await deleteOn(addr(1), gone);
   expected.set(gone, null);
   metaFile.id = await put(1, crypto.randomBytes(300));
   metaFile.meta = { width: '1', height: '2' };

@@ -6,7 +6,7 @@
 
 /**
  * An async mutex per key (the file's physical path). Waiters run in arrival order; keys without
- * holders or waiters take no memory.
+ * holders or waiters take no memory. MetadataStore keeps its own instance for `-m` files.
  */
 export class FileLocks {
   private readonly tails = new Map<string, Promise<void>>();

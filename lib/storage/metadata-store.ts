@@ -4,6 +4,7 @@ import {
   META_FIELD_SEPARATOR, META_RECORD_SEPARATOR, decodeMetadata, mergeMetadata, sortMetadata, type MetadataEntry,
 } from '../protocol/metadata.ts';
 import { writeFileAtomic } from './binlog.ts';
+import { FileLocks } from './file-locks.ts';
 
 // `<data file>-m` metadata files (PROTOCOL.md §3.6, §3.7). Blobs are handled as latin1 so every
 // byte round-trips unchanged and sorting is plain byte order, as the C server's strcmp.
@@ -27,28 +28,9 @@ export function packMetadata(entries: readonly MetadataEntry[]): Buffer {
 /** The binlog operation a metadata change produced (§3.6), or null when nothing changed. */
 export type MetaChange = 'C' | 'U' | 'D' | null;
 
-/** Serialises read-modify-write cycles on one metadata file within this process. */
-class KeyedMutex {
-  private tails = new Map<string, Promise<void>>();
-
-  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.tails.get(key) ?? Promise.resolve();
-    let release!: () => void;
-    const mine = new Promise<void>((r) => { release = r; });
-    const tail = prev.then(() => mine);
-    this.tails.set(key, tail);
-    await prev;
-    try {
-      return await fn();
-    } finally {
-      release();
-      if (this.tails.get(key) === tail) this.tails.delete(key);
-    }
-  }
-}
-
 export class MetadataStore {
-  private readonly locks = new KeyedMutex();
+  /** Serialises read-modify-write cycles on one metadata file within this process (keyed by its path). */
+  private readonly locks = new FileLocks();
 
   /** Raw bytes of `<dataPath>-m`, or null when there is none. */
   async read(dataPath: string): Promise<Buffer | null> {

@@ -737,7 +737,6 @@ export class TrackerReporter extends EventEmitter {
     for (const id of this.syncTimestamps.keys()) if (!ids.includes(id)) ids.push(id);
     if (ids.length === 0) return;
     const items = ids.map((peerId) => ({ peerId, timestamp: Math.min(this.syncTimestamps.get(peerId) ?? 0, 0x7fffffff) }));
-    this.log('debug', `SYNC_REPORT to ${link.line}: ${items.map((i) => `${i.peerId}=${i.timestamp}`).join(' ')}`);
     const reply = await conn.request(CMD.STORAGE_SYNC_REPORT, encodeSyncReport(items), { maxResponse: MAX_PUSH_LEN });
     this.onChangePush(link, reply);
   }

@@ -213,7 +213,11 @@ export class SyncManager {
     });
   }
 
-  /** §4.15: changelog lines `<ts> <group> <id> <status> <extra>`; DELETED lines of our group. */
+  /**
+   * §4.15: changelog lines `<ts> <group> <id> <status> <extra>`; DELETED lines of our group. The
+   * member push usually told us first; the line can even arrive after the storage re-joined (the
+   * tracker writes it with an fsync, after the push), and must not stop syncing to it then.
+   */
   private changelog(text: string): void {
     for (const line of text.split('\n')) {
       const f = line.split(' ');
@@ -222,7 +226,10 @@ export class SyncManager {
       const id = f[2]!;
       if (id === this.opts.ownId() || this.deleted.has(id)) continue;
       const known = this.members.find((m) => m.id === id);
-      // A deletion we did not see in a push (deleted and re-joined between two of our beats).
+      if (known && known.status !== ST.DELETED) {
+        this.log('debug', `changelog: ${id} was deleted, but it is a member again (${storageStatusName(known.status)})`);
+        continue;
+      }
       this.peerGone({ status: ST.DELETED, port: known?.port ?? 0, id, ip: known?.ip ?? id });
     }
   }
