@@ -121,6 +121,12 @@ export function printLine(line = ''): void {
   process.stdout.write(`${line}\n`);
 }
 
+/** An offset or size argument: a non-negative integer, else EINVAL naming the argument. */
+export function nonNegativeInteger(name: string, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new FdfsError('EINVAL', `${name} must be a non-negative integer`, { subject: String(value) });
+  return value;
+}
+
 /** `k=v` arguments (metadata): the first '=' splits, the value may contain more. */
 export function parseKeyValues(items: readonly string[]): Record<string, string> {
   const out: Record<string, string> = {};

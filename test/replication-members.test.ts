@@ -5,11 +5,10 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { CMD } from '../lib/protocol/codes.ts';
 import { crc32 } from '../lib/protocol/crc32.ts';
 import { STORAGE_IPS, runCli, startCluster, waitFor, type Cluster } from './helpers/cluster.ts';
 import {
-  addrOf, appendOn, deleteOn, members, metaOn, serves, setMetaOn, storageBase, uploadTo, waitActive, waitConverged,
+  addrOf, appendOn, deleteOn, members, metaOn, servesAppend, setMetaOn, storageBase, uploadTo, waitActive, waitConverged,
   type Addr, type FileState,
 } from './helpers/replication.ts';
 
@@ -53,7 +52,7 @@ test('a new member of a running group becomes ACTIVE and holds every old file', 
   metaFile.id = await put(1, crypto.randomBytes(300));
   metaFile.meta = { width: '1', height: '2' };
   await setMetaOn(addr(1), metaFile.id, metaFile.meta);
-  if (await serves(addr(0), CMD.APPEND_FILE)) {
+  if (await servesAppend(addr(0))) {
     let body = crypto.randomBytes(50);
     const app = await put(0, body, { appender: true });
     for (let k = 0; k < 3; k++) {

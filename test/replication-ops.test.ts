@@ -4,11 +4,10 @@ import { Buffer } from 'node:buffer';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import { CMD } from '../lib/protocol/codes.ts';
 import { crc32 } from '../lib/protocol/crc32.ts';
 import { startCluster, waitFor, type Cluster } from './helpers/cluster.ts';
 import {
-  addrOf, appendOn, dataFiles, deleteOn, metaOn, modifyOn, serves, setMetaOn, stateOn, storageBase, tempFiles,
+  addrOf, appendOn, dataFiles, deleteOn, metaOn, modifyOn, servesAppend, setMetaOn, stateOn, storageBase, tempFiles,
   truncateOn, uploadTo, waitActive, waitConverged, type Addr, type FileState,
 } from './helpers/replication.ts';
 
@@ -73,7 +72,7 @@ test('metadata changes and deletes follow', async () => {
 });
 
 test('appender files: append, modify and truncate reach the other member', async (t) => {
-  if (!(await serves(s1, CMD.APPEND_FILE))) {
+  if (!(await servesAppend(s1))) {
     t.skip('this storage does not serve APPEND_FILE yet (issue 4): the appender commands cannot be exercised');
     return;
   }

@@ -5,7 +5,7 @@ import crypto from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { FdfsClient } from '../lib/client/client.ts';
 import { crc32 } from '../lib/protocol/crc32.ts';
-import { startCluster, waitFor, type Cluster } from './helpers/cluster.ts';
+import { runCli, startCluster, waitFor, type Cluster } from './helpers/cluster.ts';
 import { readFrom, waitActive } from './helpers/replication.ts';
 
 // Issue 5: "a download asked of the tracker right after an upload never lands on a member that
@@ -88,4 +88,19 @@ test('the tracker lists the replica within seconds of the upload (105)', async (
   const worst = Math.max(...delays);
   if (process.env.FDFS_TEST_VERBOSE) process.stderr.write(`replica offered after ${delays.map((d) => d.toFixed(0)).join(", ")} ms\n`);
   assert.ok(worst < 4000, `replica offered after ${delays.map((d) => d.toFixed(0)).join(', ')} ms`);
+});
+
+test('fdfs list shows each member\'s sync lag, back to 0s once replication caught up', async () => {
+  const data = crypto.randomBytes(1000);
+  await client.upload(data);
+  await waitFor('both members 0 s behind', async () => {
+    const r = await runCli(['--tracker', cluster.trackerAddr, 'list', '--json']);
+    if (r.code !== 0) return false;
+    const storages = JSON.parse(r.stdout).groups[0].storages as Array<{ sync_lag_seconds: number | null; stat: { last_synced_timestamp: number } }>;
+    return storages.length === 2 && storages.every((s) => s.sync_lag_seconds === 0 && s.stat.last_synced_timestamp > 0);
+  }, 15000, 200);
+  const text = await runCli(['--tracker', cluster.trackerAddr, 'list']);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /SYNC LAG\s+SYNCED UP TO/);
+  assert.equal((text.stdout.match(/ACTIVE .* 0s {2}/g) ?? []).length, 2, text.stdout);
 });

@@ -2,9 +2,12 @@ import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import fs from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { STORAGE_STATUS as ST } from '../lib/protocol/codes.ts';
+import { CMD, STORAGE_STATUS as ST } from '../lib/protocol/codes.ts';
+import { encodeHeader } from '../lib/protocol/header.ts';
+import { SyncChannel } from '../lib/storage/sync/sync-channel.ts';
 import { BinlogReader, type BinlogItem } from '../lib/storage/sync/binlog-reader.ts';
 import {
   decodeSyncFileHeader, decodeSyncPair, decodeSyncRangeHeader, encodeReportServerId, encodeSyncDelete, encodeSyncFile,
@@ -140,7 +143,7 @@ test('sync window (§5.10): whole day, daytime, across midnight', () => {
   assert.equal(insideSyncWindow(at(12, 0), t(22, 0), t(6, 0)), false);
 });
 
-test('receiver progress: a record of second T proves files before T − 1; a watermark proves its own claim', async () => {
+test('receiver progress: a record of second T proves files before T − 1; a watermark sender counts by its watermarks', async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdfs-receiver-'));
   try {
     const r = new SyncReceiver(dir);
@@ -151,7 +154,9 @@ test('receiver progress: a record of second T proves files before T − 1; a wat
     assert.equal(r.reported('A'), 99);
     r.watermark('A', 105);
     assert.equal(r.reported('A'), 105);
-    r.applied('A', 103);
+    // Records of a watermark sender may arrive out of order (several connections): only its
+    // watermarks count from then on.
+    r.applied('A', 300);
     assert.equal(r.reported('A'), 105);
     const seen = new Promise((resolve) => r.once('change', resolve));
     r.applied('B', 200);
@@ -186,3 +191,39 @@ test('tracker: a replica counts as synced only up to its slowest ACTIVE source, 
   assert.equal(a.lastSyncedTimestamp, 0, 'A never reported');
 });
 
+
+test('sender: a status-0 answer with a body (6.16.1 echoes SYNC_RENAME_FILE, captures/README.md #1) keeps the pipeline framed', async () => {
+  // A stand-in receiver that answers like 6.16.1: the rename's request body comes back.
+  const server = net.createServer((sock) => {
+    let buf = Buffer.alloc(0);
+    sock.on('data', (d) => {
+      buf = Buffer.concat([buf, d]);
+      while (buf.length >= 10) {
+        const len = Number(buf.readBigInt64BE(0));
+        if (buf.length < 10 + len) break;
+        const cmd = buf[8]!;
+        const body = buf.subarray(10, 10 + len);
+        buf = buf.subarray(10 + len);
+        const echo = cmd === CMD.SYNC_RENAME_FILE ? body : Buffer.alloc(0);
+        sock.write(Buffer.concat([encodeHeader(echo.length, CMD.RESP, 0), echo]));
+      }
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  const port = (server.address() as net.AddressInfo).port;
+  const ch = await SyncChannel.open('127.0.0.1', port, { connectTimeout: 5, networkTimeout: 5, window: 8 });
+  try {
+    // Pipelined: all three written before the first answer is read.
+    const a = ch.request(CMD.REPORT_SERVER_ID, encodeReportServerId('127.0.0.2')).reply;
+    const b = ch.request(CMD.SYNC_RENAME_FILE, encodeSyncPair('group1', 'M00/00/00/new.txt', 'M00/00/00/old.txt', 1)).reply;
+    const c = ch.request(CMD.ACTIVE_TEST, Buffer.alloc(0)).reply;
+    assert.equal((await a).status, 0);
+    const rb = await b;
+    assert.equal(rb.status, 0);
+    assert.ok(rb.body.length > 0, 'the echo was read (and would be ignored by the sender)');
+    assert.deepEqual(await c, { status: 0, body: Buffer.alloc(0) });
+  } finally {
+    ch.close();
+    await new Promise((r) => server.close(r));
+  }
+});

@@ -8,6 +8,7 @@ import type { FdfsClient } from '../client/client.ts';
 import { crc32 } from '../protocol/crc32.ts';
 import { FdfsError, toFdfsError } from '../protocol/errno.ts';
 import { decodeFileName, splitFileId } from '../protocol/filename.ts';
+import { writeAll } from '../util/write-all.ts';
 import { readManifest, type ManifestRecord } from './manifest.ts';
 import { BatchStats, type BatchEvent, type BatchOp, type BatchSummary } from './progress.ts';
 import { normalizeRelPath, SafeDirs, safeJoin } from './safe-path.ts';
@@ -145,31 +146,12 @@ class FileSink {
 
   #kick(): void {
     const bufs = this.#queue;
-    let pos = this.#queuePos;
+    const pos = this.#queuePos;
     const total = this.#queued;
     this.#queue = [];
     this.#queued = 0;
     this.#queuePos = pos + total;
-    this.#inflight = (async () => {
-      let left = total;
-      let parts = bufs;
-      while (left > 0) {
-        const { bytesWritten } = await this.#fh.writev(parts, pos);
-        left -= bytesWritten;
-        pos += bytesWritten;
-        if (left > 0) {
-          // Short write: drop what went out and retry the rest.
-          let skip = bytesWritten;
-          const rest: Buffer[] = [];
-          for (const b of parts) {
-            if (skip >= b.length) { skip -= b.length; continue; }
-            rest.push(skip > 0 ? b.subarray(skip) : b);
-            skip = 0;
-          }
-          parts = rest;
-        }
-      }
-    })().then(() => {
+    this.#inflight = writeAll(this.#fh, bufs, pos).then(() => {
       this.#inflight = null;
       if (this.#queued > 0) this.#kick();
     }, (err: Error) => {

@@ -243,6 +243,20 @@ function acceptVia<T>(parse: (text: string) => T, allowed: string, typed: (value
   };
 }
 
+/**
+ * A value type whose only typed override is a number, read as its decimal text: an option yargs
+ * parsed as a number must mean what the same digits mean in a conf file.
+ */
+function textType<T>(name: string, allowed: string, parse: (text: string) => T, format: (value: T) => string): ValueType<T> {
+  return {
+    name,
+    allowed,
+    parse,
+    accept: acceptVia(parse, allowed, (v) => (typeof v === 'number' ? parse(String(v)) : undefined)),
+    format,
+  };
+}
+
 export interface IntOptions {
   min?: number;
   max?: number;
@@ -251,14 +265,7 @@ export interface IntOptions {
 /** Decimal integer; seconds and milliseconds are ints too (the unit is in the key's doc). */
 export function intType(opts: IntOptions = {}): ValueType<number> {
   const allowed = describeIntRange(opts.min, opts.max);
-  const parse = (text: string) => parseInteger(text, opts.min, opts.max);
-  return {
-    name: 'int',
-    allowed,
-    parse,
-    accept: acceptVia(parse, allowed, (v) => (typeof v === 'number' ? parse(String(v)) : undefined)),
-    format: String,
-  };
+  return textType('int', allowed, (text) => parseInteger(text, opts.min, opts.max), String);
 }
 
 export function boolType(): ValueType<boolean> {
@@ -288,13 +295,7 @@ export function stringType(opts: StringOptions = {}): ValueType<string> {
     if (t === '' ? opts.allowEmpty === false : opts.check !== undefined && !opts.check(t)) fail(allowed);
     return t;
   };
-  return {
-    name: 'string',
-    allowed,
-    parse,
-    accept: acceptVia(parse, allowed, (v) => (typeof v === 'number' ? parse(String(v)) : undefined)),
-    format: (v) => v,
-  };
+  return textType('string', allowed, parse, (v) => v);
 }
 
 export interface BytesOptions {
@@ -370,13 +371,7 @@ export function intEnumType<const V extends number>(values: readonly V[], labels
     const n = INT_RE.test(t) ? Number(t) : NaN;
     return values.find((v) => v === n) ?? fail(allowed);
   };
-  return {
-    name: 'int',
-    allowed,
-    parse,
-    accept: acceptVia(parse, allowed, (v) => (typeof v === 'number' ? parse(String(v)) : undefined)),
-    format: String,
-  };
+  return textType('int', allowed, parse, String);
 }
 
 export function reservedSpaceType(): ValueType<ReservedSpace> {
@@ -425,11 +420,5 @@ export function autoOrIntType(opts: { min: number; max: number }): ValueType<'au
       return fail(allowed);
     }
   };
-  return {
-    name: 'auto|int',
-    allowed,
-    parse,
-    accept: acceptVia(parse, allowed, (v) => (typeof v === 'number' ? parse(String(v)) : undefined)),
-    format: String,
-  };
+  return textType('auto|int', allowed, parse, String);
 }

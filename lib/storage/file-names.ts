@@ -2,7 +2,7 @@ import { randomInt } from 'node:crypto';
 import { encodeB64 } from '../protocol/base64.ts';
 import { FdfsError } from '../protocol/errno.ts';
 import {
-  buildLogicName, encodeFileHeader, makeExt7, makeSizeField, randomSubdir, type FileSource,
+  EXT7_LEN, buildLogicName, encodeFileHeader, makeExt7, makeSizeField, randomSubdir, type FileSource,
 } from '../protocol/filename.ts';
 import type { DistCursor } from './stat-file.ts';
 
@@ -16,7 +16,10 @@ export interface NameRequest {
   timestamp: number;
   size: number;
   crc32: number;
-  ext: string;
+  /** Extension the 7-char tail is built from (§6.5; default none). */
+  ext?: string;
+  /** The 7-char tail to keep instead (§3.13: a regenerated appender keeps its own). */
+  ext7?: string;
   kind: 'normal' | 'appender';
 }
 
@@ -95,6 +98,9 @@ export class FileNameGenerator {
   /** A fresh logic name; call again for a different one after a collision (random R and digits). */
   makeName(r: NameRequest): string {
     if (!this.source) throw new FdfsError('EAGAIN', 'storage not ready: own address not known yet (no tracker answered)');
+    if (r.ext7 !== undefined && r.ext7.length !== EXT7_LEN) {
+      throw new FdfsError('EINVAL', `extension tail ${JSON.stringify(r.ext7)} is not ${EXT7_LEN} characters`);
+    }
     return buildLogicName({
       storePathIndex: r.storePathIndex,
       high: r.high,
@@ -105,7 +111,7 @@ export class FileNameGenerator {
         sizeField: makeSizeField(r.kind, r.size, this.random.rand23()),
         crc32: r.crc32,
       },
-      ext7: makeExt7(r.ext, this.random.digit),
+      ext7: r.ext7 ?? makeExt7(r.ext ?? '', this.random.digit),
     });
   }
 }

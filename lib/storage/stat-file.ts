@@ -13,32 +13,19 @@ export interface DistCursor {
   count: number;
 }
 
+const DOWNLOAD_PAIR: readonly StatCounter[] = ['total_download_count', 'success_download_count'];
+const FIRST_AFTER_TRUNCATE = STAT_COUNTERS.indexOf('total_set_meta_count');
+
 /**
  * The key order 6.16.1 really writes (captures/README.md discrepancy 12; §7.4 describes the set,
- * not the order): upload/append/modify/truncate/download pairs, the two timestamps, the other
- * counts, the byte counters, file open/read/write, then the cursor.
+ * not the order): the wire order of §1.3, except that the download pair follows the truncate pair
+ * and is followed by the two timestamps; then the cursor.
  */
 export const STAT_FILE_KEYS: readonly (StatCounter | 'last_source_update' | 'last_sync_update')[] = [
-  'total_upload_count', 'success_upload_count',
-  'total_append_count', 'success_append_count',
-  'total_modify_count', 'success_modify_count',
-  'total_truncate_count', 'success_truncate_count',
-  'total_download_count', 'success_download_count',
+  ...STAT_COUNTERS.slice(0, FIRST_AFTER_TRUNCATE),
+  ...DOWNLOAD_PAIR,
   'last_source_update', 'last_sync_update',
-  'total_set_meta_count', 'success_set_meta_count',
-  'total_delete_count', 'success_delete_count',
-  'total_get_meta_count', 'success_get_meta_count',
-  'total_create_link_count', 'success_create_link_count',
-  'total_delete_link_count', 'success_delete_link_count',
-  'total_upload_bytes', 'success_upload_bytes',
-  'total_append_bytes', 'success_append_bytes',
-  'total_modify_bytes', 'success_modify_bytes',
-  'total_download_bytes', 'success_download_bytes',
-  'total_sync_in_bytes', 'success_sync_in_bytes',
-  'total_sync_out_bytes', 'success_sync_out_bytes',
-  'total_file_open_count', 'success_file_open_count',
-  'total_file_read_count', 'success_file_read_count',
-  'total_file_write_count', 'success_file_write_count',
+  ...STAT_COUNTERS.slice(FIRST_AFTER_TRUNCATE).filter((k) => !DOWNLOAD_PAIR.includes(k)),
 ];
 
 export function formatStatFile(stat: StorageStat, dist: DistCursor): string {

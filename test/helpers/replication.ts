@@ -102,23 +102,20 @@ export function truncateOn(a: Addr, fileId: string, size: number): Promise<void>
 }
 
 /**
- * Whether a storage serves a command at all: an unknown command is answered EINVAL (and the
- * storage closes). Used to skip appender tests on a storage without issue 4.
+ * Whether a storage serves the appender commands (issue 4): append to a fresh appender file. A
+ * storage without the command answers EINVAL (and closes), as for any unknown command.
  */
-export async function serves(a: Addr, cmd: number): Promise<boolean> {
-  return withConn(a, async (c) => {
-    // A body too short for any real request: a handler answers EINVAL too, so tell them apart
-    // with a name that cannot exist: ENOENT/EINVAL from a handler vs EINVAL from the loop.
-    const body = Buffer.alloc(16 + 44);
-    body.writeBigInt64BE(44n, 0);
-    body.write('M00/00/00/AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA.bin', 16, 'latin1');
-    try {
-      await c.request(cmd, cmd === CMD.TRUNCATE_FILE ? body.subarray(0, 60) : body);
-      return true;
-    } catch (err) {
-      return !(err instanceof FdfsError && err.code === 'EINVAL');
-    }
-  });
+export async function servesAppend(a: Addr): Promise<boolean> {
+  const id = await uploadTo(a, Buffer.from('probe'), { appender: true, ext: 'tmp' });
+  try {
+    await appendOn(a, id, Buffer.from('!'));
+    return true;
+  } catch (err) {
+    if (err instanceof FdfsError && err.code === 'EINVAL') return false;
+    throw err;
+  } finally {
+    await deleteOn(a, id).catch(() => {});
+  }
 }
 
 export interface MemberView { id: string; ip: string; status: string; lastSynced: number; lastSourceUpdate: number }

@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
-import { FdfsError } from '../../../lib/protocol/errno.ts';
-import { printJson, withClient, withClientOptions, type ClientArgs } from '../../common.ts';
+import { nonNegativeInteger, printJson, withClient, withClientOptions, type ClientArgs } from '../../common.ts';
 import { withSource } from './stdin.ts';
 
 // `fdfs modify FILE_ID OFFSET FILE|-`: MODIFY_FILE 34 (PROTOCOL.md §3.10) on an appender file.
@@ -22,8 +21,7 @@ export const modifyCommand: CommandModule<any, ModifyArgs> = {
     .nargs('source', 1)
     .example('printf HELLO | $0 modify group1/M00/00/00/wKgB…952.txt 0 -', 'overwrite the first 5 bytes'),
   handler: (argv) => withClient(argv, async (client) => {
-    const offset = argv.offset;
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new FdfsError('EINVAL', 'OFFSET must be a non-negative integer', { subject: String(argv.offset) });
+    const offset = nonNegativeInteger('OFFSET', argv.offset);
     await withSource(argv.source, async (file) => {
       const bytes = fs.statSync(file).size;
       await client.modify(argv.file_id, offset, file);

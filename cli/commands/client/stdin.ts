@@ -7,12 +7,12 @@ import { pipeline } from 'node:stream/promises';
 // FastDFS announces a content's size before the content (PROTOCOL.md §3.1, §3.9), which stdin
 // cannot tell: `-` is spooled to a temporary file first, streamed, never held in memory.
 
-export interface Spooled {
+interface Spooled {
   file: string;
   cleanup(): void;
 }
 
-export async function spoolStdin(prefix = 'fdfs-stdin-'): Promise<Spooled> {
+async function spoolStdin(prefix = 'fdfs-stdin-'): Promise<Spooled> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   const file = path.join(dir, 'stdin');
   const cleanup = () => fs.rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,5 @@
 import type { Argv, CommandModule } from 'yargs';
-import { FdfsError } from '../../../lib/protocol/errno.ts';
-import { printJson, withClient, withClientOptions, type ClientArgs } from '../../common.ts';
+import { nonNegativeInteger, printJson, withClient, withClientOptions, type ClientArgs } from '../../common.ts';
 
 // `fdfs truncate FILE_ID SIZE`: TRUNCATE_FILE 36 (PROTOCOL.md §3.11) on an appender file.
 
@@ -16,8 +15,7 @@ export const truncateCommand: CommandModule<any, TruncateArgs> = {
     .positional('file_id', { type: 'string', describe: 'an appender file: group/M00/…' })
     .positional('size', { type: 'number', describe: 'new size in bytes' }),
   handler: (argv) => withClient(argv, async (client) => {
-    const size = argv.size;
-    if (!Number.isSafeInteger(size) || size < 0) throw new FdfsError('EINVAL', 'SIZE must be a non-negative integer', { subject: String(argv.size) });
+    const size = nonNegativeInteger('SIZE', argv.size);
     await client.truncate(argv.file_id, size);
     if (argv.json) printJson({ fileId: argv.file_id, size });
   }),

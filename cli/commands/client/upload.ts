@@ -2,7 +2,7 @@ import process from 'node:process';
 import type { Argv, CommandModule } from 'yargs';
 import { FdfsError } from '../../../lib/protocol/errno.ts';
 import { asList, parseKeyValues, printJson, printLine, reportError, withClient, withClientOptions, type ClientArgs } from '../../common.ts';
-import { spoolStdin } from './stdin.ts';
+import { withSource } from './stdin.ts';
 
 interface UploadArgs extends ClientArgs {
   files: string[];
@@ -54,21 +54,19 @@ export const uploadCommand: CommandModule<any, UploadArgs> = {
       throw new FdfsError('EINVAL', 'upload one file at a time with --master (the prefix names the slave)', { subject: argv.master });
     }
     for (const source of sources) {
-      let spooled: { file: string; cleanup: () => void } | undefined;
       try {
-        if (source === '-') spooled = await spoolStdin();
-        const ext = argv.ext ?? (spooled ? '' : undefined);
-        const fileId = argv.master !== undefined
-          ? await client.uploadSlave(argv.master, spooled?.file ?? source, { prefix: argv.prefix ?? '', ext, metadata })
-          : await client.upload(spooled?.file ?? source, { group: argv.group, metadata, appender: argv.appender, ext });
+        const fileId = await withSource(source, (file, fromStdin) => {
+          const ext = argv.ext ?? (fromStdin ? '' : undefined);
+          return argv.master !== undefined
+            ? client.uploadSlave(argv.master, file, { prefix: argv.prefix ?? '', ext, metadata })
+            : client.upload(file, { group: argv.group, metadata, appender: argv.appender, ext });
+        });
         results.push({ source, fileId });
         if (!argv.json) printLine(fileId);
       } catch (err) {
         // One line per file that failed; the others are still uploaded.
         reportError(err);
         failed = true;
-      } finally {
-        spooled?.cleanup();
       }
     }
     if (argv.json) printJson(results);

@@ -4,8 +4,7 @@ import { FdfsError } from '../../protocol/errno.ts';
 import { FieldReader } from '../../protocol/fields.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
-import { checkAppenderNameLength, receiveInto, statAppender } from './appender-common.ts';
-import { fsError, locate } from './common.ts';
+import { checkAppenderNameLength, withAppender, writeIntoAppender } from './appender-common.ts';
 
 // APPEND_FILE (24), PROTOCOL.md §3.9: i64 name_len, i64 bytes, name, content.
 
@@ -25,38 +24,16 @@ export async function appendFile(req: Request, ctx: StorageContext): Promise<Buf
   const logicName = (await req.read(nameLen)).toString('latin1');
 
   // Serialised per file: the next append starts where this one ended (no lost or mixed bytes).
-  return ctx.fileLocks.run(locate(ctx, logicName).path, async () => {
-    const f = await statAppender(ctx, logicName);
+  return withAppender(ctx, logicName, async (f) => {
     // §3.9: 0 bytes is a no-op with status 0. 6.16 echoes the request body here; its own client
     // then fails, so we answer with the empty body every client expects.
     if (bytes === 0) {
       c.count('success_append_count');
       return Buffer.alloc(0);
     }
-    c.count('total_file_open_count');
-    let fh: fs.FileHandle;
-    try {
-      fh = await fs.open(f.path, 'r+');
-    } catch (err) {
-      throw fsError(err, logicName);
-    }
-    c.count('success_file_open_count');
-    let received = 0;
-    let mtime: number;
-    try {
-      try {
-        received = await receiveInto(req, ctx, fh, f.size);
-        mtime = Math.floor((await fh.stat()).mtimeMs / 1000);
-      } catch (err) {
-        // Like the C server's clean-up: a cut-off append is taken back, the file keeps its old size.
-        await fh.truncate(f.size).catch(() => {});
-        throw err;
-      } finally {
-        c.count('total_append_bytes', received);
-      }
-    } finally {
-      await fh.close().catch(() => {});
-    }
+    // Like the C server's clean-up: a cut-off append is taken back, the file keeps its old size.
+    const { received, mtime } = await writeIntoAppender(req, ctx, f, f.size, 'total_append_bytes',
+      (fh) => fh.truncate(f.size).catch(() => {}));
     try {
       // §3.9 / §7.2: `A <name> <old_size> <bytes>`, timestamp = the new mtime.
       await ctx.binlog.append({ timestamp: mtime, op: 'A', name: logicName, extra: `${f.size} ${bytes}` });

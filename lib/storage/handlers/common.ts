@@ -1,5 +1,7 @@
-import path from 'node:path';
 import type { Buffer } from 'node:buffer';
+import type { Stats } from 'node:fs';
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import { GROUP_NAME_LEN, MAX_FILENAME_LEN } from '../../protocol/codes.ts';
 import { ERRNO, FdfsError, type ErrnoName } from '../../protocol/errno.ts';
 import { readFixed } from '../../protocol/fields.ts';
@@ -55,6 +57,15 @@ export function locate(ctx: StorageContext, logicName: string, maxLen = MAX_FILE
     parsed,
     path: ctx.storePaths.filePath(parsed.storePathIndex, parsed.high, parsed.low, parsed.base),
   };
+}
+
+/** lstat of a located file; a failure becomes the status FastDFS sends (fsError). */
+export async function lstatFile(f: LocatedFile): Promise<Stats> {
+  try {
+    return await fs.lstat(f.path);
+  } catch (err) {
+    throw fsError(err, f.logicName);
+  }
 }
 
 /** `GROUP` + text file name (12 DELETE, 15 GET_METADATA, 22 QUERY_FILE_INFO). */

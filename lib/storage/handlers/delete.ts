@@ -4,7 +4,7 @@ import { FdfsError } from '../../protocol/errno.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
 import { META_SUFFIX } from '../metadata-store.ts';
-import { checkGroup, decodeGroupAndName, fsError, locate, logicNameOfPath, nowSec } from './common.ts';
+import { checkGroup, decodeGroupAndName, fsError, locate, logicNameOfPath, lstatFile, nowSec } from './common.ts';
 
 // DELETE_FILE (12), PROTOCOL.md §3.5.
 
@@ -14,13 +14,7 @@ export async function deleteFile(req: Request, ctx: StorageContext): Promise<voi
   c.count('total_delete_count');
   checkGroup(ctx, group);
   const f = locate(ctx, logicName);
-
-  let st;
-  try {
-    st = await fs.lstat(f.path);
-  } catch (err) {
-    throw fsError(err, logicName);
-  }
+  const st = await lstatFile(f);
   const now = nowSec();
   if (st.isSymbolicLink()) {
     // §3.5: a slave stored as a link also loses its target, logged first.

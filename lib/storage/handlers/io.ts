@@ -1,22 +1,84 @@
 import { Buffer } from 'node:buffer';
-import type { FileHandle } from 'node:fs/promises';
+import fs, { type FileHandle } from 'node:fs/promises';
+import { Crc32 } from '../../protocol/crc32.ts';
+import type { StatCounter } from '../../protocol/records.ts';
+import type { Request } from '../../net/packet-server.ts';
+import { writeAll } from '../../util/write-all.ts';
+import type { StorageContext } from '../context.ts';
 
-// Small file I/O helpers shared by the handlers that move content.
+// Small file I/O helpers shared by the handlers that move content. writeAll itself lives in
+// lib/util, as the client's batch download writes the same way.
 
-/** Write every byte of `bufs` at the current position (fs writes may be partial). */
-export async function writeAll(fh: FileHandle, bufs: Buffer[]): Promise<void> {
-  let list = bufs.filter((b) => b.length > 0);
-  while (list.length > 0) {
-    const total = list.reduce((n, b) => n + b.length, 0);
-    const { bytesWritten } = list.length === 1 ? await fh.write(list[0]!) : await fh.writev(list);
-    if (bytesWritten >= total) return;
-    let skip = bytesWritten;
-    const rest: Buffer[] = [];
-    for (const b of list) {
-      if (skip >= b.length) { skip -= b.length; continue; }
-      rest.push(skip > 0 ? b.subarray(skip) : b);
-      skip = 0;
+export { writeAll };
+
+/** Bytes gathered from the socket before one disk write. */
+const WRITE_CHUNK = 256 * 1024;
+const CRC_CHUNK = 512 * 1024;
+
+export interface ReceiveOptions {
+  /** Updated with every byte before it is written. */
+  crc?: Crc32;
+  /** Counted with the bytes of each write as it completes, so a cut-off body counts what arrived. */
+  bytesCounter?: StatCounter;
+}
+
+/**
+ * Stream the rest of the request body (`req.remaining` bytes) into `fh` from `pos`. Each disk write
+ * is awaited before more is read, so a slow disk pauses the peer (the socket reader applies
+ * backpressure) and memory stays bounded by WRITE_CHUNK. Returns the number of bytes written.
+ */
+export async function receiveInto(req: Request, ctx: StorageContext, fh: FileHandle, pos: number, opts: ReceiveOptions = {}): Promise<number> {
+  const c = ctx.counters;
+  let received = 0;
+  let sinceSync = 0;
+  while (req.remaining > 0) {
+    // Gather what already arrived (up to WRITE_CHUNK) into one write.
+    const chunks = [await req.readSome(WRITE_CHUNK)];
+    let n = chunks[0]!.length;
+    while (req.remaining > 0 && n < WRITE_CHUNK && req.conn.reader.buffered > 0) {
+      const more = await req.readSome(WRITE_CHUNK - n);
+      chunks.push(more);
+      n += more.length;
     }
-    list = rest;
+    if (opts.crc) for (const b of chunks) opts.crc.update(b);
+    c.count('total_file_write_count');
+    await writeAll(fh, chunks, pos + received);
+    c.count('success_file_write_count');
+    if (opts.bytesCounter) c.count(opts.bytesCounter, n);
+    received += n;
+    sinceSync += n;
+    if (ctx.fsyncAfterBytes > 0 && sinceSync >= ctx.fsyncAfterBytes) {
+      sinceSync = 0;
+      await fh.sync();
+    }
+  }
+  return received;
+}
+
+/** CRC-32 of a whole stored file (§3.8, §3.13). */
+export async function fileCrc32(p: string): Promise<number> {
+  const fh = await fs.open(p, 'r');
+  try {
+    const crc = new Crc32();
+    const buf = Buffer.allocUnsafe(CRC_CHUNK);
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, CRC_CHUNK, null);
+      if (bytesRead === 0) break;
+      crc.update(buf.subarray(0, bytesRead));
+    }
+    return crc.digest();
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Whether anything (a dangling symlink too) has this path. */
+export async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.lstat(p);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
   }
 }

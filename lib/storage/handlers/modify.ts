@@ -1,11 +1,9 @@
 import { Buffer } from 'node:buffer';
-import fs from 'node:fs/promises';
 import { FdfsError } from '../../protocol/errno.ts';
 import { FieldReader } from '../../protocol/fields.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
-import { checkAppenderNameLength, receiveInto, statAppender } from './appender-common.ts';
-import { fsError, locate } from './common.ts';
+import { checkAppenderNameLength, withAppender, writeIntoAppender } from './appender-common.ts';
 
 // MODIFY_FILE (34), PROTOCOL.md §3.10: i64 name_len, i64 offset, i64 bytes, name, content.
 // Overwrites an appender file in place from `offset` (≤ its size); may extend it.
@@ -28,8 +26,7 @@ export async function modifyFile(req: Request, ctx: StorageContext): Promise<Buf
   }
   const logicName = (await req.read(nameLen)).toString('latin1');
 
-  return ctx.fileLocks.run(locate(ctx, logicName).path, async () => {
-    const f = await statAppender(ctx, logicName);
+  return withAppender(ctx, logicName, async (f) => {
     // §3.10: an offset past the end would leave a hole; 6.16 answers EINVAL (errors.json,
     // raw-storage-modify-beyond-size) and, being a header-only EINVAL, closes the connection.
     if (offset > f.size) {
@@ -40,31 +37,13 @@ export async function modifyFile(req: Request, ctx: StorageContext): Promise<Buf
       c.count('success_modify_count');
       return Buffer.alloc(0);
     }
-    c.count('total_file_open_count');
-    let fh: fs.FileHandle;
-    try {
-      fh = await fs.open(f.path, 'r+');
-    } catch (err) {
-      throw fsError(err, logicName);
-    }
-    c.count('success_file_open_count');
-    let received = 0;
-    let mtime: number;
-    try {
-      try {
-        received = await receiveInto(req, ctx, fh, offset);
-        mtime = Math.floor((await fh.stat()).mtimeMs / 1000);
-      } catch (err) {
-        // Overwritten bytes cannot be taken back, but a cut-off modify that grew the file at least
-        // does not leave a longer file than before.
-        if (offset + received > f.size) await fh.truncate(f.size).catch(() => {});
-        throw err;
-      } finally {
-        c.count('total_modify_bytes', received);
-      }
-    } finally {
-      await fh.close().catch(() => {});
-    }
+    // Overwritten bytes cannot be taken back, but a cut-off modify that grew the file at least
+    // does not leave a longer file than before.
+    // The bytes written before the cut are not known here, so the file's own size decides.
+    const { received, mtime } = await writeIntoAppender(req, ctx, f, offset, 'total_modify_bytes', async (fh) => {
+      const now = await fh.stat().catch(() => null);
+      if (now && now.size > f.size) await fh.truncate(f.size).catch(() => {});
+    });
     // §7.2: `M <name> <offset> <bytes>`, timestamp = the new mtime.
     await ctx.binlog.append({ timestamp: mtime, op: 'M', name: logicName, extra: `${offset} ${bytes}` });
     c.count('success_modify_count');

@@ -6,8 +6,10 @@ import { EXT7_LEN } from '../../protocol/filename.ts';
 import { encodeFileIdResponse } from '../../protocol/storage-requests.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
-import { MIN_APPENDER_NAME_LEN, claimNormalName, fileCrc32, statAppender } from './appender-common.ts';
-import { fsError, locate, nowSec } from './common.ts';
+import { MIN_APPENDER_NAME_LEN, withAppender } from './appender-common.ts';
+import { fsError, nowSec } from './common.ts';
+import { fileCrc32 } from './io.ts';
+import { claimName } from './new-file.ts';
 
 // REGENERATE_APPENDER_FILENAME (38), PROTOCOL.md §3.13: the body is the bare appender logic name.
 // The file becomes a normal file: new name with timestamp now, the current size and the CRC-32
@@ -19,8 +21,7 @@ export async function regenerateAppenderName(req: Request, ctx: StorageContext):
     throw new FdfsError('EINVAL', `appender file name of ${req.length} bytes outside ${MIN_APPENDER_NAME_LEN}..${MAX_FILENAME_LEN}`);
   }
   const oldName = (await req.body()).toString('latin1');
-  return ctx.fileLocks.run(locate(ctx, oldName).path, async () => {
-    const f = await statAppender(ctx, oldName);
+  return withAppender(ctx, oldName, async (f) => {
     let crc: number;
     try {
       crc = await fileCrc32(f.path);
@@ -28,9 +29,9 @@ export async function regenerateAppenderName(req: Request, ctx: StorageContext):
       throw fsError(err, oldName);
     }
     const now = nowSec();
-    const claim = await claimNormalName(ctx, {
+    const claim = claimName(ctx, {
       storePathIndex: f.parsed.storePathIndex, high: f.parsed.high, low: f.parsed.low,
-      timestamp: now, size: f.size, crc32: crc, ext7: oldName.slice(-EXT7_LEN),
+      timestamp: now, size: f.size, crc32: crc, ext7: oldName.slice(-EXT7_LEN), kind: 'normal',
     });
     try {
       try {

@@ -4,8 +4,8 @@ import { FdfsError } from '../../protocol/errno.ts';
 import { FieldReader } from '../../protocol/fields.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
-import { checkAppenderNameLength, statAppender } from './appender-common.ts';
-import { fsError, locate } from './common.ts';
+import { checkAppenderNameLength, withAppender } from './appender-common.ts';
+import { fsError } from './common.ts';
 
 // TRUNCATE_FILE (36), PROTOCOL.md §3.11: i64 name_len, i64 new_size, name (no content).
 
@@ -25,8 +25,7 @@ export async function truncateFile(req: Request, ctx: StorageContext): Promise<B
   if (req.remaining < nameLen) throw new FdfsError('EINVAL', `truncate body of ${req.length} bytes has no ${nameLen}-byte name`);
   const logicName = (await req.read(nameLen)).toString('latin1');
 
-  return ctx.fileLocks.run(locate(ctx, logicName).path, async () => {
-    const f = await statAppender(ctx, logicName);
+  return withAppender(ctx, logicName, async (f) => {
     // Same size: a no-op with status 0 (6.16 echoes the request here, §3.11; we do not).
     if (newSize === f.size) {
       c.count('success_truncate_count');

@@ -1,16 +1,14 @@
 import type { Buffer } from 'node:buffer';
-import { randomBytes } from 'node:crypto';
 import fs from 'node:fs/promises';
-import path from 'node:path';
 import { MAX_FILENAME_LEN } from '../../protocol/codes.ts';
-import { Crc32 } from '../../protocol/crc32.ts';
 import { FdfsError } from '../../protocol/errno.ts';
 import { LOGIC_PATH_LEN, isValidExt, slaveFileName } from '../../protocol/filename.ts';
 import { SLAVE_FIXED_LEN, decodeSlaveRequest, encodeFileIdResponse } from '../../protocol/storage-requests.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
-import { claimNormalName, exists, receiveInto } from './appender-common.ts';
-import { fsError, locate, nowSec } from './common.ts';
+import { fsError, locate, lstatFile, nowSec } from './common.ts';
+import { exists } from './io.ts';
+import { claimName, logCreated, receiveToTemp, type ReceivedFile } from './new-file.ts';
 
 // UPLOAD_SLAVE_FILE (21), PROTOCOL.md §3.3 and §6.6: content stored under a name derived from its
 // master's (`<master stem><prefix>[.ext]`), in the master's store path and sub-directory.
@@ -41,12 +39,9 @@ export async function uploadSlave(req: Request, ctx: StorageContext): Promise<Bu
   if (!(await ctx.storePaths.hasRoom(index, u.fileSize, ctx.params.reserve))) {
     throw new FdfsError('ENOSPC', `store path ${index} has no room for ${u.fileSize} bytes above the reserved space (${ctx.params.reserve.text})`, { subject: masterName });
   }
-  try {
-    await fs.lstat(master.path);
-  } catch (err) {
-    const e = fsError(err, masterName);
+  await lstatFile(master).catch((e: FdfsError) => {
     throw e.code === 'ENOENT' ? new FdfsError('ENOENT', 'master file does not exist', { subject: masterName }) : e;
-  }
+  });
   // §6.6 naming; EINVAL for a prefix of `-m` without extension or a too short master name.
   const slaveName = slaveFileName(masterName, u.prefix, u.ext);
   const slave = locate(ctx, slaveName);
@@ -57,58 +52,31 @@ export async function uploadSlave(req: Request, ctx: StorageContext): Promise<Bu
     if (useLink && !ctx.names.source) throw new FdfsError('EAGAIN', 'storage not ready: own address not known yet');
     // The content goes to a temp file in its final directory first: a cut-off upload leaves nothing.
     const where = useLink ? ctx.names.pickSubdir(nowSec()) : { high: slave.parsed.high, low: slave.parsed.low };
-    const dir = ctx.storePaths.subdir(index, where.high, where.low);
-    const tmp = path.join(dir, `.${randomBytes(8).toString('hex')}.tmp`);
-    c.count('total_file_open_count');
-    let fh: fs.FileHandle;
+    const content = await receiveToTemp(req, ctx, ctx.storePaths.subdir(index, where.high, where.low));
     try {
-      fh = await fs.open(tmp, 'wx', 0o644);
-    } catch (err) {
-      throw new FdfsError('EAGAIN', `cannot create temp file in ${dir}: ${(err as Error).message}`, { cause: err });
-    }
-    c.count('success_file_open_count');
-    const crc = new Crc32();
-    let received = 0;
-    let mtime = 0;
-    let stored = false;
-    try {
-      received = await receiveInto(req, ctx, fh, 0, crc);
-      mtime = Math.floor((await fh.stat()).mtimeMs / 1000);
-      stored = true;
+      if (useLink) await storeAsLink(ctx, content, index, where, u.ext, u.fileSize, slaveName, slave.path);
+      else await storeInPlace(ctx, content, slaveName, slave.path);
     } finally {
-      await fh.close().catch(() => {});
-      c.count('total_upload_bytes', received);
-      if (!stored) await fs.rm(tmp, { force: true }).catch(() => {});
-    }
-    try {
-      if (useLink) await storeAsLink(ctx, tmp, index, where, u.ext, u.fileSize, crc.digest(), mtime, slaveName, slave.path);
-      else await storeInPlace(ctx, tmp, mtime, slaveName, slave.path);
-    } finally {
-      await fs.rm(tmp, { force: true }).catch(() => {});
+      await fs.rm(content.path, { force: true }).catch(() => {});
     }
     c.count('success_upload_count');
-    c.count('success_upload_bytes', received);
+    c.count('success_upload_bytes', content.received);
     c.sourceUpdated();
-    ctx.log('debug', `stored slave ${ctx.groupName}/${slaveName} (${received} bytes${useLink ? ', linked' : ''})`);
+    ctx.log('debug', `stored slave ${ctx.groupName}/${slaveName} (${content.received} bytes${useLink ? ', linked' : ''})`);
     return encodeFileIdResponse(ctx.groupName, slaveName);
   });
 }
 
 /** The content under the slave name itself; binlog `C <slave>` (§3.3). */
-async function storeInPlace(ctx: StorageContext, tmp: string, mtime: number, slaveName: string, slavePath: string): Promise<void> {
+async function storeInPlace(ctx: StorageContext, content: ReceivedFile, slaveName: string, slavePath: string): Promise<void> {
   // link() refuses to replace an existing file, unlike rename(): a replica that arrived meanwhile wins.
   try {
-    await fs.link(tmp, slavePath);
+    await fs.link(content.path, slavePath);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new FdfsError('EEXIST', 'slave file already exists', { subject: slaveName });
     throw fsError(err, slaveName);
   }
-  try {
-    await ctx.binlog.append({ timestamp: mtime, op: 'C', name: slaveName });
-  } catch (err) {
-    await fs.rm(slavePath, { force: true }).catch(() => {});
-    throw err;
-  }
+  await logCreated(ctx, slaveName, slavePath, content.mtime);
 }
 
 /**
@@ -116,12 +84,15 @@ async function storeInPlace(ctx: StorageContext, tmp: string, mtime: number, sla
  * slave name a symlink to it. 6.16.1 logs the link as `L  <generated>` (the slave name lost, a line
  * its own sync reader rejects); we write the intended `L <slave> <generated>` (§7.2).
  */
-async function storeAsLink(ctx: StorageContext, tmp: string, index: number, where: { high: number; low: number }, ext: string,
-  size: number, crc: number, mtime: number, slaveName: string, slavePath: string): Promise<void> {
-  const claim = await claimNormalName(ctx, { storePathIndex: index, high: where.high, low: where.low, timestamp: mtime, size, crc32: crc, ext });
+async function storeAsLink(ctx: StorageContext, content: ReceivedFile, index: number, where: { high: number; low: number }, ext: string,
+  size: number, slaveName: string, slavePath: string): Promise<void> {
+  const mtime = content.mtime;
+  const claim = claimName(ctx, {
+    storePathIndex: index, high: where.high, low: where.low, timestamp: mtime, size, crc32: content.crc32, ext, kind: 'normal',
+  });
   try {
     try {
-      await fs.link(tmp, claim.path);
+      await fs.link(content.path, claim.path);
     } catch (err) {
       throw fsError(err, claim.name);
     }

@@ -219,8 +219,10 @@ export class PeerSync {
   /** FDFS_SYNC_WATERMARK: undefined until a peer answered it, false for a C peer. */
   private watermarkOk: boolean | undefined;
   private sentWatermark = 0;
+  private watermarkSentAt = 0;
   private maxPushedTs = 0;
   private offlinePending = false;
+  private offlineTriedAt = 0;
   private lastError = '';
 
   /** Why the reader last failed, for logs and tests. */
@@ -294,6 +296,7 @@ export class PeerSync {
       }
       this.lanes = [ch];
       let error: FdfsError | null = null;
+      const pushedBefore = this.pushedRecords;
       try {
         await this.session(ch);
       } catch (err) {
@@ -305,7 +308,8 @@ export class PeerSync {
       }
       if (this.stopped) break;
       if (!error) { failures = 0; continue; }
-      failures++;
+      // A session that got records through was not a failure to connect: retry at once again.
+      failures = this.pushedRecords > pushedBefore ? 1 : failures + 1;
       this.noteFailure(error, `sync to ${this.peer.id} at ${this.address} stopped`);
       // §5.10 step 8: at once after a closed connection or I/O error, otherwise after 5 s.
       const quick = error.errno === ERRNO.ENOTCONN || error.errno === ERRNO.EIO || error.errno === ERRNO.ECONNRESET;
@@ -612,8 +616,9 @@ export class PeerSync {
       this.log('info', `old files copied to ${this.peer.id}`);
       if (this.peer.status === ST.WAIT_SYNC || this.peer.status === ST.SYNCING) this.offlinePending = true;
     }
-    if (this.offlinePending) {
+    if (this.offlinePending && Date.now() - this.offlineTriedAt >= 5000) {
       // §4.10/§8.5: OFFLINE tells the trackers the copy is done; the peer's next beat makes it ACTIVE.
+      this.offlineTriedAt = Date.now();
       if (await this.reportPeer(ST.OFFLINE)) {
         this.offlinePending = false;
         this.env.onOldCopyDone?.(this.peer);
@@ -640,16 +645,17 @@ export class PeerSync {
   private async sendWatermark(ch: SyncChannel, checkedAt: number): Promise<void> {
     if (this.watermarkOk === false) return;
     const x = this.watermarkAt(checkedAt);
-    // The first one of a session always goes (the tracker keeps a 0 for a source that never
-    // reported), later ones only once they cover every record pushed: a partial one would spend
-    // the receiver's one report per second. Under a steady stream of records the receiver's own
-    // "applied up to T" keeps its figure moving meanwhile (receiver.ts).
-    if (x <= this.sentWatermark || (this.sentWatermark > 0 && x <= this.maxPushedTs)) return;
+    // The first one of a session goes at once (the tracker keeps a 0 for a source that never
+    // reported). Later ones go when they cover every record pushed, or — under a steady stream of
+    // records, where that never happens — once a second: the receiver reports once a second anyway.
+    if (x <= this.sentWatermark) return;
+    if (this.sentWatermark > 0 && x <= this.maxPushedTs && Date.now() - this.watermarkSentAt < 1000) return;
     const r = await ch.call(CMD.FDFS_SYNC_WATERMARK, encodeSyncWatermark(x));
     if (r.status === 0) {
       this.log('debug', `sync watermark ${x} sent to ${this.peer.id}`);
       this.watermarkOk = true;
       this.sentWatermark = x;
+      this.watermarkSentAt = Date.now();
       return;
     }
     if (r.status === ERRNO.EINVAL && this.watermarkOk === undefined) {

@@ -11,11 +11,13 @@ import { silentLogger } from '../../util/log.ts';
 // tracker routes downloads by them (§8.4), so they must never claim a file that is not here yet.
 
 /**
- * Binlog timestamps of one source are not monotonic: a record is logged with the file's mtime,
- * a moment after the file was written, so two uploads finishing around a second boundary can be
- * logged in the other order (and C logs metadata one second early, captures/README.md #11).
- * Having applied a record of second T therefore proves only that files of seconds < T − 1 are
- * here (§7.3 says "the max source timestamp"; we report one second less).
+ * A source that never sent a watermark (a FastDFS storage) is credited with the newest record it
+ * pushed, as §7.3 says, less one second: binlog timestamps of one source are not monotonic (a
+ * record is logged with the file's mtime, a moment after the file was written, so two uploads
+ * finishing around a second boundary can be logged in the other order; C also logs metadata one
+ * second early, captures/README.md #11). A source that sends watermarks is credited with those
+ * only: it pushes on several connections at once, so the newest record applied says nothing about
+ * older ones still on their way.
  */
 const REORDER_SLACK = 1;
 
@@ -31,6 +33,8 @@ interface SourceState {
   maxApplied: number;
   /** Highest watermark it sent (FDFS_SYNC_WATERMARK): all its files below it are here. */
   watermark: number;
+  /** It sends watermarks (an fdfs storage). */
+  sendsWatermarks: boolean;
 }
 
 /**
@@ -66,15 +70,20 @@ export class SyncReceiver extends EventEmitter {
       throw err;
     }
     for (const line of text.split('\n')) {
-      const m = /^([^=\s]+)=(\d+)$/.exec(line.trim());
-      if (m) this.sources.set(m[1]!, { maxApplied: 0, watermark: Number(m[2]) });
+      // `<id>=<ts>`, or `<id>=<ts>:w` for a source that sends watermarks.
+      const m = /^([^=\s]+)=(\d+)(:w)?$/.exec(line.trim());
+      if (!m) continue;
+      const ts = Number(m[2]);
+      this.sources.set(m[1]!, m[3] ? { maxApplied: 0, watermark: ts, sendsWatermarks: true }
+        : { maxApplied: ts + REORDER_SLACK, watermark: 0, sendsWatermarks: false });
     }
   }
 
   /** What this storage reports for `sourceId` (0 = nothing known). */
   reported(sourceId: string): number {
     const s = this.sources.get(sourceId);
-    return s ? Math.max(s.watermark, s.maxApplied - REORDER_SLACK, 0) : 0;
+    if (!s) return 0;
+    return s.sendsWatermarks ? s.watermark : Math.max(s.maxApplied - REORDER_SLACK, 0);
   }
 
   /** Every source with a non-zero figure. */
@@ -103,9 +112,10 @@ export class SyncReceiver extends EventEmitter {
   /** FDFS_SYNC_WATERMARK from `sourceId`. */
   watermark(sourceId: string, timestamp: number): void {
     const s = this.state(sourceId);
-    if (timestamp <= s.watermark) return;
+    if (timestamp <= s.watermark && s.sendsWatermarks) return;
     const before = this.reported(sourceId);
-    s.watermark = timestamp;
+    s.sendsWatermarks = true;
+    s.watermark = Math.max(s.watermark, timestamp);
     if (this.reported(sourceId) !== before) this.changed();
   }
 
@@ -145,7 +155,7 @@ export class SyncReceiver extends EventEmitter {
     this.saveTimer = null;
     if (!this.file || !this.dirty) return this.saving;
     this.dirty = false;
-    const lines = [...this.sources].map(([id]) => `${id}=${this.reported(id)}\n`).join('');
+    const lines = [...this.sources].map(([id, st]) => `${id}=${this.reported(id)}${st.sendsWatermarks ? ':w' : ''}\n`).join('');
     const file = this.file;
     this.saving = this.saving.then(() => writeFileAtomic(file, lines, false)).catch((err: Error) => {
       this.log('warn', `cannot write ${file}: ${err.message}`);
@@ -161,7 +171,7 @@ export class SyncReceiver extends EventEmitter {
 
   private state(id: string): SourceState {
     let s = this.sources.get(id);
-    if (!s) this.sources.set(id, s = { maxApplied: 0, watermark: 0 });
+    if (!s) this.sources.set(id, s = { maxApplied: 0, watermark: 0, sendsWatermarks: false });
     return s;
   }
 
