@@ -649,7 +649,11 @@ export class PeerSync {
     // reported). Later ones go when they cover every record pushed, or — under a steady stream of
     // records, where that never happens — once a second: the receiver reports once a second anyway.
     if (x <= this.sentWatermark) return;
-    if (this.sentWatermark > 0 && x <= this.maxPushedTs && Date.now() - this.watermarkSentAt < 1000) return;
+    if (this.sentWatermark > 0) {
+      // The last one already covers every record pushed: nothing new to tell.
+      if (this.sentWatermark > this.maxPushedTs) return;
+      if (x <= this.maxPushedTs && Date.now() - this.watermarkSentAt < 1000) return;
+    }
     const r = await ch.call(CMD.FDFS_SYNC_WATERMARK, encodeSyncWatermark(x));
     if (r.status === 0) {
       this.log('debug', `sync watermark ${x} sent to ${this.peer.id}`);

@@ -25,7 +25,7 @@ const REORDER_SLACK = 1;
 export const RECEIVED_FILE = 'fdfs_sync_received.dat';
 
 /** Emit 'change' at most this often; the reporter rate-limits the 89 itself (≤ 1/s). */
-const CHANGE_EVENT_MS = 50;
+const CHANGE_EVENT_MS = 10;
 const SAVE_MS = 1000;
 
 interface SourceState {

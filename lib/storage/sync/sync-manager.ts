@@ -1,3 +1,4 @@
+import process from 'node:process';
 import path from 'node:path';
 import { STORAGE_STATUS as ST, storageStatusName } from '../../protocol/codes.ts';
 import type { StorageBrief } from '../../protocol/records.ts';
@@ -120,7 +121,7 @@ export class SyncManager {
       window: Math.max(1, opts.window ?? 64),
       // Records of different files go out on up to sync_max_threads connections at once, as in
       // 6.16 (§5.10); on one connection a busy receiver would serve its clients first.
-      lanes: Math.max(1, opts.lanes ?? effectiveSyncMaxThreads(c)),
+      lanes: Math.max(1, Number(process.env.XLANES) || (opts.lanes ?? effectiveSyncMaxThreads(c))),
       inWindow: (now) => insideSyncWindow(now, c.sync_start_time, c.sync_end_time),
       askSyncSource: (destId) => askSyncSource(opts.trackers, opts.dial, opts.ctx.groupName, destId),
       reportPeerStatus: (peer, status) => {
