@@ -11,12 +11,12 @@ import { setSyncSource, syncSourceOf } from './sync-common.ts';
 
 /** 9: the sending storage's id; later records on this connection count for it in 89 (§4.7). */
 export async function reportServerId(req: Request, ctx: StorageContext): Promise<void> {
-  void ctx;
   if (req.length !== STORAGE_ID_LEN) throw new FdfsError('EINVAL', `REPORT_SERVER_ID body of ${req.length} bytes, expected ${STORAGE_ID_LEN}`);
   // C keeps 15 characters (the 16th byte becomes the terminator) and refuses an empty id.
   const id = readFixed(await req.body(), 0, STORAGE_ID_LEN - 1);
   if (id === '') throw new FdfsError('EINVAL', 'REPORT_SERVER_ID with an empty server id');
   setSyncSource(req, id);
+  ctx.sync?.hello(id);
 }
 
 /**

@@ -220,6 +220,8 @@ export class PeerSync {
   private watermarkOk: boolean | undefined;
   private sentWatermark = 0;
   private watermarkSentAt = 0;
+  /** Lowest timestamp of a record pushed and not yet covered by a watermark. */
+  private uncoveredMin = Infinity;
   private maxPushedTs = 0;
   private offlinePending = false;
   private offlineTriedAt = 0;
@@ -381,6 +383,7 @@ export class PeerSync {
     this.peerHasFiles = false;
     this.sentWatermark = 0;
     this.maxPushedTs = 0;
+    this.uncoveredMin = Infinity;
     await this.openMark();
     const mark = this.mark!;
 
@@ -558,6 +561,7 @@ export class PeerSync {
         this.pushedRecords++;
         this.pushedSinceMark++;
         if (rec.timestamp > this.maxPushedTs) this.maxPushedTs = rec.timestamp;
+        if (rec.timestamp >= this.sentWatermark && rec.timestamp < this.uncoveredMin) this.uncoveredMin = rec.timestamp;
         this.mark!.syncRowCount++;
         this.advance();
       },
@@ -652,7 +656,9 @@ export class PeerSync {
     if (this.sentWatermark > 0) {
       // The last one already covers every record pushed: nothing new to tell.
       if (this.sentWatermark > this.maxPushedTs) return;
-      if (x <= this.maxPushedTs && Date.now() - this.watermarkSentAt < 1000) return;
+      // A partial one must cover a pushed record, and goes at most once a second: spent on
+      // nothing, it would delay the receiver's report of the full one by a second.
+      if (x <= this.maxPushedTs && (x <= this.uncoveredMin || Date.now() - this.watermarkSentAt < 1000)) return;
     }
     const r = await ch.call(CMD.FDFS_SYNC_WATERMARK, encodeSyncWatermark(x));
     if (r.status === 0) {
@@ -660,6 +666,8 @@ export class PeerSync {
       this.watermarkOk = true;
       this.sentWatermark = x;
       this.watermarkSentAt = Date.now();
+      // What stays uncovered has a timestamp of x or more (a lower bound is enough).
+      this.uncoveredMin = this.maxPushedTs >= x ? x : Infinity;
       return;
     }
     if (r.status === ERRNO.EINVAL && this.watermarkOk === undefined) {

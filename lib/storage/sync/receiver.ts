@@ -119,6 +119,14 @@ export class SyncReceiver extends EventEmitter {
     if (this.reported(sourceId) !== before) this.changed();
   }
 
+  /**
+   * A peer introduced itself on a sync connection (REPORT_SERVER_ID). Emits 'hello' (id): a peer
+   * this storage does not know as ACTIVE may be a new member it should start copying to.
+   */
+  hello(sourceId: string): void {
+    this.emit('hello', sourceId);
+  }
+
   /** A deleted peer: its numbers mean nothing for a storage that may re-join under its id. */
   forget(sourceId: string): void {
     if (this.sources.delete(sourceId)) this.changed();

@@ -1,4 +1,3 @@
-import process from 'node:process';
 import path from 'node:path';
 import { STORAGE_STATUS as ST, storageStatusName } from '../../protocol/codes.ts';
 import type { StorageBrief } from '../../protocol/records.ts';
@@ -97,6 +96,16 @@ export class SyncManager {
   private readonly onAppend = () => { for (const p of this.peers.values()) p.wake(); };
   private readonly onReceived = (map: ReadonlyMap<string, number>) => { this.opts.reporter?.setSyncTimestamps?.(map); };
   private readonly onChangelog = (text: string) => { this.changelog(text); };
+  /**
+   * A new member's own sync reader introduces itself to us as soon as it joined, long before our
+   * next heartbeat (30 s by default) would bring the member list naming it: beat now, so the
+   * tracker's answer tells us to copy the old files to it.
+   */
+  private readonly onHello = (id: string) => {
+    if (id === this.opts.ownId()) return;
+    const m = this.members.find((x) => x.id === id);
+    if (!m || m.status !== ST.ACTIVE) this.opts.reporter?.reportNow?.();
+  };
   private pendingDeletes: Promise<void> = Promise.resolve();
 
   constructor(opts: SyncManagerOptions) {
@@ -121,7 +130,7 @@ export class SyncManager {
       window: Math.max(1, opts.window ?? 64),
       // Records of different files go out on up to sync_max_threads connections at once, as in
       // 6.16 (§5.10); on one connection a busy receiver would serve its clients first.
-      lanes: Math.max(1, Number(process.env.XLANES) || (opts.lanes ?? effectiveSyncMaxThreads(c))),
+      lanes: Math.max(1, opts.lanes ?? effectiveSyncMaxThreads(c)),
       inWindow: (now) => insideSyncWindow(now, c.sync_start_time, c.sync_end_time),
       askSyncSource: (destId) => askSyncSource(opts.trackers, opts.dial, opts.ctx.groupName, destId),
       reportPeerStatus: (peer, status) => {
@@ -141,6 +150,7 @@ export class SyncManager {
     this.opts.ctx.binlog.on('append', this.onAppend);
     this.opts.ctx.binlog.on('rotate', this.onAppend);
     this.opts.receiver.on('change', this.onReceived);
+    this.opts.receiver.on('hello', this.onHello);
     this.opts.reporter?.on?.('changelog', this.onChangelog);
     // Publish what we already know (from the file kept across restarts).
     this.onReceived(this.opts.receiver.timestamps());
@@ -257,6 +267,7 @@ export class SyncManager {
     this.opts.ctx.binlog.off('append', this.onAppend);
     this.opts.ctx.binlog.off('rotate', this.onAppend);
     this.opts.receiver.off('change', this.onReceived);
+    this.opts.receiver.off('hello', this.onHello);
     this.opts.reporter?.off?.('changelog', this.onChangelog);
     const all = [...this.peers.values()];
     this.peers.clear();
