@@ -635,7 +635,11 @@ export class TrackerReporter extends EventEmitter {
         try {
           reply = await conn.request(CMD.STORAGE_SYNC_DEST_REQ, [], { maxResponse: 1024 });
         } catch (err) {
-          throw new SetupError(toFdfsError(err, link.line));
+          const e = toFdfsError(err, link.line);
+          // ENOENT: no writable source yet — typically members started together, the first one
+          // not ACTIVE yet. It will be in a moment: ask again after the short retry delay.
+          if (e.code === 'ENOENT') throw e;
+          throw new SetupError(e);
         }
         if (reply.length !== 0 && reply.length !== 24) {
           throw new SetupError(new FdfsError('EPROTO', `SYNC_DEST_REQ reply of ${reply.length} bytes`, { subject: link.line }));
