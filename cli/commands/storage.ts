@@ -6,6 +6,7 @@ import { formatAddress } from '../../lib/protocol/ip.ts';
 import { StorageServer } from '../../lib/storage/storage-server.ts';
 import { createLogger, levelFromConf } from '../../lib/util/log.ts';
 import { printLine, withClient } from '../common.ts';
+import { failDaemon, runDaemon } from '../daemon.ts';
 
 // `fdfs storage start`: the storage daemon in the foreground. Logs go to stderr; stdout gets
 // exactly one line once the storage listens and the trackers answered its start-up requests.
@@ -24,8 +25,7 @@ interface StartArgs {
 }
 
 function fail(message: string, code: number): never {
-  process.stderr.write(`fdfs storage: ${message}\n`);
-  process.exit(code);
+  failDaemon('storage', message, code);
 }
 
 async function start(argv: StartArgs): Promise<void> {
@@ -52,30 +52,11 @@ async function start(argv: StartArgs): Promise<void> {
   for (const w of warnings) log('warn', w);
 
   const server = new StorageServer(config, log, { listenPort });
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
-      log('warn', `${signal} again: exiting without waiting`);
-      process.exit(1);
-    }
-    stopping = true;
-    log('info', `${signal}: finishing requests in flight, then stopping`);
-    server.stop().then(() => process.exit(0), (err: Error) => {
-      log('error', `stop failed: ${err.message}`);
-      process.exit(1);
-    });
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-
-  let addr;
-  try {
-    addr = await server.start();
-  } catch (err) {
-    if (stopping) return;
-    fail((err as Error).message, 1);
-  }
-  process.stdout.write(`storage listening on ${formatAddress(addr.host, addr.port)} (${server.groupName})\n`);
+  await runDaemon('storage', server, log, {
+    stopping: 'finishing requests in flight, then stopping',
+    ready: (addr) => `storage listening on ${formatAddress(addr.host, addr.port)} (${server.groupName})`,
+    startError: (err) => ({ message: (err as Error).message, code: 1 }),
+  });
 }
 
 /**

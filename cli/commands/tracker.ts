@@ -5,6 +5,7 @@ import { loadTrackerConfig } from '../../lib/config/tracker-config.ts';
 import { formatAddress } from '../../lib/protocol/ip.ts';
 import { TrackerServer } from '../../lib/tracker/tracker-server.ts';
 import { createLogger, levelFromConf } from '../../lib/util/log.ts';
+import { failDaemon, runDaemon } from '../daemon.ts';
 
 // `fdfs tracker start`: the tracker daemon in the foreground. Logs go to stderr; stdout gets
 // exactly one line once it listens: `tracker listening on IP:PORT`.
@@ -18,8 +19,7 @@ interface StartArgs {
 }
 
 function fail(message: string, code: number): never {
-  process.stderr.write(`fdfs tracker: ${message}\n`);
-  process.exit(code);
+  failDaemon('tracker', message, code);
 }
 
 async function start(argv: StartArgs): Promise<void> {
@@ -42,30 +42,11 @@ async function start(argv: StartArgs): Promise<void> {
   for (const w of warnings) process.stderr.write(`fdfs tracker: warning: ${w}\n`);
 
   const server = new TrackerServer(config, log);
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) {
-      log('warn', `${signal} again: exiting without waiting`);
-      process.exit(1);
-    }
-    stopping = true;
-    log('info', `${signal}: finishing requests in flight, saving state, stopping`);
-    server.stop().then(() => process.exit(0), (err: Error) => {
-      log('error', `stop failed: ${err.message}`);
-      process.exit(1);
-    });
-  };
-  process.on('SIGINT', () => stop('SIGINT'));
-  process.on('SIGTERM', () => stop('SIGTERM'));
-
-  let addr;
-  try {
-    addr = await server.start();
-  } catch (err) {
-    if (stopping) return;
-    fail(err instanceof ConfigError ? err.message : `cannot start: ${(err as Error).message}`, err instanceof ConfigError ? 2 : 1);
-  }
-  process.stdout.write(`tracker listening on ${formatAddress(addr.host, addr.port)}\n`);
+  await runDaemon('tracker', server, log, {
+    stopping: 'finishing requests in flight, saving state, stopping',
+    ready: (addr) => `tracker listening on ${formatAddress(addr.host, addr.port)}`,
+    startError: (err) => ({ message: err instanceof ConfigError ? err.message : `cannot start: ${(err as Error).message}`, code: err instanceof ConfigError ? 2 : 1 }),
+  });
 }
 
 export const trackerCommand: CommandModule<object, StartArgs> = {
