@@ -7,4 +7,5 @@ export {
 export { ConnectionPool, withSubject, type Lease, type PoolOptions } from './pool.ts';
 export { TrackerClient, normalizeTrackers, DEFAULT_TRACKER_PORT, type TrackerEntry, type TrackerSpec } from './tracker-client.ts';
 export * from './monitor-records.ts';
+export { querySyncStatus, type PeerSyncStatus } from './sync-status.ts';
 export { FdfsError } from '../protocol/errno.ts';

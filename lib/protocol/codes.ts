@@ -94,6 +94,12 @@ export const CMD = {
    * every file of the source (lib/storage/sync/codec.ts). Sent only to peers that accept it.
    */
   FDFS_SYNC_WATERMARK: 121,
+  /**
+   * fdfs extension (issue 5, monitoring): a storage's outgoing replication state, one entry per
+   * peer — records and bytes of its binlog not yet pushed to it (lib/protocol/sync-status.ts).
+   * Used by `fdfs list`; a C storage answers EINVAL (unknown command), read as "not available".
+   */
+  FDFS_SYNC_STATUS: 122,
 } as const;
 
 export type CommandName = keyof typeof CMD;

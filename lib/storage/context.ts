@@ -9,6 +9,7 @@ import type { FileNameGenerator } from './file-names.ts';
 import type { MetadataStore } from './metadata-store.ts';
 import type { PathSelectMode, StorePaths } from './store-paths.ts';
 import type { SyncReceiver } from './sync/receiver.ts';
+import type { PeerSyncStatus } from '../protocol/sync-status.ts';
 
 // What every storage command handler works with (handlers/*.ts). StorageServer builds it.
 
@@ -84,4 +85,6 @@ export interface StorageContext {
   sourceIpOf(source: FileSource): string;
   /** Progress of incoming replication, per source storage (sync handlers, §4.7); absent in bare tests. */
   readonly sync?: SyncReceiver;
+  /** Outgoing replication per peer (FDFS_SYNC_STATUS, lib/protocol/sync-status.ts); absent in bare tests. */
+  syncStatus?(): Promise<PeerSyncStatus[]>;
 }

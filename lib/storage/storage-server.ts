@@ -414,6 +414,7 @@ export class StorageServer extends EventEmitter implements ReporterHost {
       fileLocks: new FileLocks(),
       sourceIpOf: (s) => this.sourceIpOf(s),
       sync: this.syncReceiver ?? undefined,
+      syncStatus: () => this.syncManager ? this.syncManager.status() : Promise.resolve([]),
     };
     this.server = new PacketServer<StorageContext>({
       name: 'storage',

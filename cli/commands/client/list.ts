@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
-import { storageStatusName } from '../../../lib/protocol/codes.ts';
+import { querySyncStatus, type PeerSyncStatus } from '../../../lib/client/sync-status.ts';
+import { STORAGE_STATUS as ST, storageStatusName } from '../../../lib/protocol/codes.ts';
 import { formatAddress } from '../../../lib/protocol/ip.ts';
 import type { GroupStat, StorageStatRecord } from '../../../lib/protocol/records.ts';
 import { formatAge, formatMb, printJson, printLine, withClient, withClientOptions, type ClientArgs } from '../../common.ts';
@@ -24,10 +25,47 @@ export function syncLagSeconds(s: StorageStatRecord, group: readonly StorageStat
   return Math.max(0, newest - s.stat.last_synced_timestamp);
 }
 
-function storageJson(s: StorageStatRecord, group: readonly StorageStatRecord[]) {
+/** Storages worth asking for FDFS_SYNC_STATUS (the others are down or not yet replicating). */
+const ASKED = new Set<number>([ST.ACTIVE, ST.ONLINE, ST.SYNCING]);
+
+/**
+ * FDFS_SYNC_STATUS (122) of every ACTIVE/ONLINE/SYNCING storage, in parallel with short timeouts.
+ * Missing from the map (shown as "-"): not asked, unreachable, or a C storage without the extension.
+ */
+async function syncStatuses(groups: ReadonlyArray<{ group: GroupStat; storages: StorageStatRecord[] }>): Promise<Map<StorageStatRecord, PeerSyncStatus[]>> {
+  const out = new Map<StorageStatRecord, PeerSyncStatus[]>();
+  const asks: Array<Promise<void>> = [];
+  for (const { group, storages } of groups) {
+    for (const s of storages) {
+      if (!ASKED.has(s.status)) continue;
+      const host = s.ip_addr.split(',')[0]!.trim();
+      asks.push(querySyncStatus(host, s.storage_port, group.group_name, { connectTimeout: 2, networkTimeout: 3 })
+        .then((peers) => { if (peers) out.set(s, peers); }, () => {}));
+    }
+  }
+  await Promise.all(asks);
+  return out;
+}
+
+/** Records behind of the peer that lacks the most (null: not known). */
+function maxRecordsBehind(peers: readonly PeerSyncStatus[] | undefined): number | null {
+  if (!peers) return null;
+  let max = 0;
+  for (const p of peers) max = Math.max(max, p.recordsBehind);
+  return max;
+}
+
+function storageJson(s: StorageStatRecord, group: readonly StorageStatRecord[], peers: readonly PeerSyncStatus[] | undefined) {
   return {
     ...s, status: storageStatusName(s.status), status_code: s.status, address: formatAddress(s.ip_addr, s.storage_port),
     sync_lag_seconds: syncLagSeconds(s, group),
+    // FDFS_SYNC_STATUS (fdfs extension): this storage's binlog not yet pushed to each peer; null
+    // when not available (storage not ACTIVE/ONLINE/SYNCING, unreachable, or a FastDFS C storage).
+    sync_records_behind_max: maxRecordsBehind(peers),
+    sync_peers: peers ? peers.map((p) => ({
+      peer_id: p.peerId, peer_status: storageStatusName(p.status), records_behind: p.recordsBehind, bytes_behind: p.bytesBehind,
+      last_pushed_timestamp: p.lastPushedTimestamp,
+    })) : null,
   };
 }
 
@@ -59,8 +97,9 @@ export const listCommand: CommandModule<any, ListArgs> = {
     const groups: GroupStat[] = argv.group ? [await client.tracker.listGroup(argv.group)] : await client.listGroups();
     const result: Array<{ group: GroupStat; storages: StorageStatRecord[] }> = [];
     for (const g of groups) result.push({ group: g, storages: await client.listStorages(g.group_name) });
+    const sync = await syncStatuses(result);
     if (argv.json) {
-      printJson({ groups: result.map((r) => ({ ...r.group, storages: r.storages.map((s) => storageJson(s, r.storages)) })) });
+      printJson({ groups: result.map((r) => ({ ...r.group, storages: r.storages.map((s) => storageJson(s, r.storages, sync.get(s))) })) });
       return;
     }
     if (result.length === 0) { printLine('no groups'); return; }
@@ -72,13 +111,14 @@ export const listCommand: CommandModule<any, ListArgs> = {
         + `, free ${formatMb(g.free_mb)} of ${formatMb(g.total_mb)}, ${formatMb(avail)} available above the reserve`
         + (g.storage_port > 0 ? `, port ${g.storage_port}` : ''));
       if (storages.length === 0) return;
-      const rows = [['  STATUS', 'ADDRESS', 'ID', 'FREE / TOTAL', 'HEARTBEAT', 'MODE', 'VERSION', 'SYNC LAG', 'SYNCED UP TO', 'SYNC FROM']];
+      const rows = [['  STATUS', 'ADDRESS', 'ID', 'FREE / TOTAL', 'HEARTBEAT', 'MODE', 'VERSION', 'SYNC LAG', 'SYNCED UP TO', 'SYNC FROM', 'MAX RECS BEHIND']];
       for (const s of storages) {
         const hb = s.stat.last_heart_beat_time > 0 ? `${formatAge(now - s.stat.last_heart_beat_time)} ago` : 'never';
         rows.push([
           `  ${storageStatusName(s.status)}`, formatAddress(s.ip_addr, s.storage_port), s.id,
           `${formatMb(s.free_mb)} / ${formatMb(s.total_mb)}`, hb, RW[s.rw_mode] ?? String(s.rw_mode), s.version,
           lagText(s, storages), s.stat.last_synced_timestamp > 0 ? clock(s.stat.last_synced_timestamp) : '-', s.src_id || '-',
+          String(maxRecordsBehind(sync.get(s)) ?? '-'),
         ]);
       }
       for (const line of table(rows)) printLine(line);

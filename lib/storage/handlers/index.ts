@@ -16,6 +16,7 @@ import { syncDelete } from './sync-delete.ts';
 import { syncFile } from './sync-file.ts';
 import { syncPair } from './sync-link.ts';
 import { syncRange } from './sync-range.ts';
+import { syncStatus } from './sync-status.ts';
 import { reportServerId, syncWatermark } from './sync-session.ts';
 import { truncateFile } from './truncate.ts';
 import { upload } from './upload.ts';
@@ -51,6 +52,8 @@ const TABLE: ReadonlyArray<[number, Handler<StorageContext>]> = [
   [CMD.SYNC_CREATE_LINK, syncPair],
   [CMD.SYNC_RENAME_FILE, syncPair],
   [CMD.FDFS_SYNC_WATERMARK, syncWatermark],
+  // fdfs extension: outgoing replication per peer, for `fdfs list` (lib/protocol/sync-status.ts).
+  [CMD.FDFS_SYNC_STATUS, syncStatus],
 ];
 
 /**

@@ -8,7 +8,7 @@ import { fixed, readI64 } from '../../protocol/fields.ts';
 import { decodeFileName } from '../../protocol/filename.ts';
 import type { SyncSource } from '../../protocol/storage-tracker.ts';
 import type { Logger } from '../../util/log.ts';
-import type { BinlogPosition, BinlogRecord } from '../binlog.ts';
+import { binlogFileName, type BinlogPosition, type BinlogRecord } from '../binlog.ts';
 import type { StorageContext } from '../context.ts';
 import { locate, logicNameOfPath } from '../handlers/common.ts';
 import { BinlogReader } from './binlog-reader.ts';
@@ -150,6 +150,20 @@ function pushable(status: number): boolean {
   return status === ST.ACTIVE || status === ST.SYNCING || status === ST.WAIT_SYNC || status === ST.ONLINE || status === ST.OFFLINE;
 }
 
+/** Binlog bytes past a peer's mark that FDFS_SYNC_STATUS reads to count records at most. */
+export const BEHIND_SCAN_LIMIT = 64 * 1024 * 1024;
+
+/** Size of binlog.<index> (a gzipped one counts as its compressed size; 0 when missing). */
+async function binlogFileSize(dir: string, index: number): Promise<number> {
+  const file = path.join(dir, binlogFileName(index));
+  for (const f of [file, `${file}.gz`]) {
+    try {
+      return (await fs.stat(f)).size;
+    } catch { /* next */ }
+  }
+  return 0;
+}
+
 function isUpper(op: string): boolean {
   return op >= 'A' && op <= 'Z';
 }
@@ -231,6 +245,8 @@ export class PeerSync {
   lastFailure: FdfsError | null = null;
   /** Records pushed since start (tests and metrics). */
   pushedRecords = 0;
+  /** Source timestamp of the last record pushed since start, 0 if none (FDFS_SYNC_STATUS). */
+  lastPushedTimestamp = 0;
 
   constructor(env: SyncEnv, peer: SyncPeer) {
     this.env = env;
@@ -540,10 +556,56 @@ export class PeerSync {
     if (this.sessionError) throw this.sessionError;
   }
 
+  /**
+   * How far the peer is behind (FDFS_SYNC_STATUS, lib/protocol/sync-status.ts): binlog bytes from
+   * its mark to the end of the binlog, and the records among them this reader would push (§5.7),
+   * counted over at most `scanLimit` bytes (a count at the cap is a lower bound). Before the first
+   * session the mark file (or, without one, the start of the binlog) is the position.
+   */
+  async behind(scanLimit = BEHIND_SCAN_LIMIT): Promise<{ records: number; bytes: number }> {
+    const binlog = this.env.ctx.binlog;
+    const m = this.mark
+      ?? await readMark(path.join(this.env.syncDir, markFileName(this.peer, this.env.useStorageId(), this.env.ownPort()))).catch(() => null)
+      ?? newMark();
+    const start: BinlogPosition = { index: m.binlogIndex, offset: m.binlogOffset };
+    const end = binlog.position();
+    let bytes = 0;
+    if (start.index >= end.index) {
+      bytes = start.index === end.index ? Math.max(0, end.offset - start.offset) : 0;
+    } else {
+      for (let i = start.index; i < end.index; i++) {
+        const size = await binlogFileSize(binlog.dir, i);
+        bytes += i === start.index ? Math.max(0, size - start.offset) : size;
+      }
+      bytes += end.offset;
+    }
+    if (bytes === 0) return { records: 0, bytes: 0 };
+    let records = 0;
+    let scanned = 0;
+    const reader = this.newReader(start);
+    try {
+      while (scanned < scanLimit) {
+        const item = await reader.next();
+        if (item.kind === 'eof') break;
+        if (item.end.index === item.start.index) scanned += item.end.offset - item.start.offset;
+        else scanned += item.end.offset;
+        // Stop at the end seen at the start: lines appended meanwhile are not counted.
+        if (item.start.index > end.index || (item.start.index === end.index && item.start.offset >= end.offset)) break;
+        if (item.kind === 'record' && this.wouldPush(item.record, m)) records++;
+      }
+    } finally {
+      await reader.close();
+    }
+    return { records, bytes };
+  }
+
   /** §5.7: which records this peer gets. */
   private needsPush(r: BinlogRecord): boolean {
+    return this.wouldPush(r, this.mark!);
+  }
+
+  private wouldPush(r: BinlogRecord, m: Readonly<SyncMark>): boolean {
     if (isUpper(r.op)) return true;
-    const m = this.mark!;
     // Replicas (lower case) only while copying old data to a new member, up to its `until`.
     return 'cdulr'.includes(r.op) && m.needSyncOld && !m.syncOldDone && r.timestamp <= m.untilTimestamp;
   }
@@ -560,6 +622,7 @@ export class PeerSync {
         entry.done = true;
         this.pushedRecords++;
         this.pushedSinceMark++;
+        this.lastPushedTimestamp = rec.timestamp;
         if (rec.timestamp > this.maxPushedTs) this.maxPushedTs = rec.timestamp;
         if (rec.timestamp >= this.sentWatermark && rec.timestamp < this.uncoveredMin) this.uncoveredMin = rec.timestamp;
         this.mark!.syncRowCount++;

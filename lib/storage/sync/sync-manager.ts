@@ -1,6 +1,7 @@
 import path from 'node:path';
 import { STORAGE_STATUS as ST, storageStatusName } from '../../protocol/codes.ts';
 import type { StorageBrief } from '../../protocol/records.ts';
+import type { PeerSyncStatus } from '../../protocol/sync-status.ts';
 import type { Logger } from '../../util/log.ts';
 import { effectiveSyncMaxThreads } from '../../config/storage-config.ts';
 import type { StorageContext } from '../context.ts';
@@ -143,6 +144,22 @@ export class SyncManager {
 
   /** Readers per peer id (tests, monitoring). */
   get peerSyncs(): ReadonlyMap<string, PeerSync> { return this.peers; }
+
+  /**
+   * FDFS_SYNC_STATUS (lib/protocol/sync-status.ts): per peer, how much of our binlog it still
+   * lacks and the timestamp of the last record pushed to it.
+   */
+  async status(): Promise<PeerSyncStatus[]> {
+    const out: PeerSyncStatus[] = [];
+    for (const p of [...this.peers.values()]) {
+      const b = await p.behind().catch((err: Error) => {
+        this.log('debug', `sync status of ${p.peer.id}: ${err.message}`);
+        return { records: 0, bytes: 0 };
+      });
+      out.push({ peerId: p.peer.id, status: p.peer.status, recordsBehind: b.records, bytesBehind: b.bytes, lastPushedTimestamp: p.lastPushedTimestamp });
+    }
+    return out;
+  }
 
   start(): void {
     if (this.started) return;
