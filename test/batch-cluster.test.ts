@@ -15,6 +15,7 @@ import { readManifest, type ManifestRecord } from '../lib/batch/manifest.ts';
 import { EXPORT_MANIFEST_NAME } from '../lib/batch/put.ts';
 import { crc32 } from '../lib/protocol/crc32.ts';
 import { startCluster, runCli, tempDir, waitFor, type Cluster } from './helpers/cluster.ts';
+import { readTree } from './helpers/files.ts';
 
 // The batch tools as a user runs them: real tracker and storage processes, the `fdfs` CLI as a
 // child process, files compared byte for byte.
@@ -57,16 +58,6 @@ function makeTree(root: string, n: number, opts: { big?: number } = {}): Map<str
     files.set('big.bin', data);
   }
   return files;
-}
-
-function readTree(root: string, prefix = ''): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  for (const d of fs.readdirSync(root, { withFileTypes: true })) {
-    const rel = prefix ? `${prefix}/${d.name}` : d.name;
-    if (d.isDirectory()) for (const [k, v] of readTree(path.join(root, d.name), rel)) out.set(k, v);
-    else if (d.isFile()) out.set(rel, fs.readFileSync(path.join(root, d.name)));
-  }
-  return out;
 }
 
 function assertSameTree(actual: Map<string, Buffer>, expected: Map<string, Buffer>): void {

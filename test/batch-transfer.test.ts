@@ -16,6 +16,7 @@ import type { BatchEvent } from '../lib/batch/progress.ts';
 import { crc32 } from '../lib/protocol/crc32.ts';
 import { FdfsError } from '../lib/protocol/errno.ts';
 import { buildLogicName, makeExt7, makeSizeField } from '../lib/protocol/filename.ts';
+import { readTree } from './helpers/files.ts';
 
 // put/get against an in-memory fake of FdfsClient: the batch logic (manifest, resume, retries,
 // verification, paths) without a cluster. test/batch-cluster.test.ts runs the real thing.
@@ -126,16 +127,6 @@ function makeTree(root: string, n = 30): Map<string, Buffer> {
 async function manifestOf(file: string): Promise<ManifestRecord[]> {
   const out: ManifestRecord[] = [];
   for await (const r of readManifest(file)) out.push(r);
-  return out;
-}
-
-function readTree(root: string, prefix = ''): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  for (const d of fs.readdirSync(root, { withFileTypes: true })) {
-    const rel = prefix ? `${prefix}/${d.name}` : d.name;
-    if (d.isDirectory()) for (const [k, v] of readTree(path.join(root, d.name), rel)) out.set(k, v);
-    else if (d.isFile()) out.set(rel, fs.readFileSync(path.join(root, d.name)));
-  }
   return out;
 }
 
