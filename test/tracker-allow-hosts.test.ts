@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { allowHostsMatcher } from '../lib/tracker/allow-hosts.ts';
+import { allowHostsMatcher } from '../lib/net/allow-hosts.ts';
 
 // allow_hosts (PROTOCOL.md §1.4, §9.1) in the forms FastDFS's sample tracker.conf documents.
 

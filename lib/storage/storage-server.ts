@@ -6,7 +6,7 @@ import type { StorageConfig } from '../config/storage-config.ts';
 import { parseStorageIds, type StorageIdEntry } from '../config/storage-ids.ts';
 import { parseBool, parseReservedSpace } from '../config/values.ts';
 import { PacketServer } from '../net/packet-server.ts';
-import { allowHostsMatcher } from '../tracker/allow-hosts.ts';
+import { allowHostsMatcher } from '../net/allow-hosts.ts';
 import { STORAGE_STATUS } from '../protocol/codes.ts';
 import { FdfsError } from '../protocol/errno.ts';
 import type { FileSource } from '../protocol/filename.ts';
