@@ -261,6 +261,7 @@ test('bad requests ⇒ EINVAL and the storage closes the connection (§1.1, §3)
     ['too long', 'M00/00/00/' + 'A'.repeat(130)],
     ['path index ≥ store_path_count', 'M01/00/00/' + good.slice(10)],
     ['.', 'M00/00/00/.'],
+    ['an upload temp file (dot name)', 'M00/00/00/.0123456789abcdef.tmp'],
     ['newline (binlog injection)', 'M00/00/00/abc\n1 C M00/00/00/x'],
     ['space', 'M00/00/00/abc def'],
     ['no Mxx prefix, bad layout', 'xx/yy/zz'],

@@ -44,8 +44,10 @@ export function locate(ctx: StorageContext, logicName: string, maxLen = MAX_FILE
     throw new FdfsError('EINVAL', `store path index ${parsed.storePathIndex} ≥ store_path_count ${ctx.storePaths.count}`, { subject: logicName });
   }
   // `.` passes the C rules but names the sub-directory itself; spaces and control characters
-  // never occur in real names and would break binlog lines (§7.2).
-  if (parsed.base === '.' || !/^[\x21-\x7e]+$/.test(parsed.base)) {
+  // never occur in real names and would break binlog lines (§7.2). No real name starts with a dot
+  // (§6.4's alphabet has none), while our upload temp files do: a half-written upload left by a
+  // kill -9 can therefore never be read through the protocol.
+  if (parsed.base.startsWith('.') || !/^[\x21-\x7e]+$/.test(parsed.base)) {
     throw new FdfsError('EINVAL', 'invalid file name', { subject: JSON.stringify(logicName) });
   }
   if (parsed.high >= ctx.storePaths.subdirCount || parsed.low >= ctx.storePaths.subdirCount) {
