@@ -1,9 +1,8 @@
 import process from 'node:process';
 import type { Argv } from 'yargs';
 import { FdfsClient, type FdfsClientOptions } from '../lib/client/client.ts';
-import { FdfsError, toFdfsError } from '../lib/protocol/errno.ts';
+import { exitCodeOf, FdfsError, toFdfsError } from '../lib/protocol/errno.ts';
 import { loadClientConfig } from '../lib/config/client-config.ts';
-import { ConfigError } from '../lib/config/errors.ts';
 
 // Shared by the client commands: the options that say which cluster to talk to, how output is
 // printed, and how errors end a command (one line on stderr, non-zero exit, no stack trace).
@@ -89,14 +88,77 @@ export function createClient(argv: ClientArgs, env: NodeJS.ProcessEnv = process.
 
 /** The one line a failed command prints: `fdfs: ENOENT: no such file … (group1/M00/…)`. */
 export function errorLine(err: unknown): string {
-  if (err instanceof ConfigError) return `fdfs: ${err.message}`;
   const e = err instanceof FdfsError ? err : toFdfsError(err);
-  return `fdfs: ${e.message.replace(/\s*[\r\n]+\s*/g, ' ')}`;
+  const line = `fdfs: ${e.message.replace(/\s*[\r\n]+\s*/g, ' ')}`;
+  return line;
 }
 
+/** Print the error line; the exit code says runtime (1) or usage/config (2). */
 export function reportError(err: unknown): void {
   process.stderr.write(`${errorLine(err)}\n`);
-  process.exitCode = 1;
+  process.exitCode = exitCodeOf(err);
+}
+
+/**
+ * A usage error of yargs as one line naming the help to read:
+ * `fdfs upload: --master needs --prefix (see fdfs upload --help)`.
+ */
+export function usageLine(msg: string | null | undefined, argv: readonly string[], commandNames: readonly string[]): string {
+  const names = new Set(commandNames);
+  const words: string[] = [];
+  // The command path the user typed (`storage delete`), to point at its own help.
+  for (const a of argv) {
+    if (a.startsWith('-')) break;
+    if (words.length === 0 ? names.has(a) : SUBCOMMANDS.has(`${words.join(' ')} ${a}`)) words.push(a);
+    else break;
+  }
+  const cmd = ['fdfs', ...words].join(' ');
+  return `${cmd}: ${reword(msg ?? 'invalid command line', argv)} (see ${cmd} --help)`;
+}
+
+/** Sub-commands of the command groups, so `fdfs storage delete --help` is the help named. */
+const SUBCOMMANDS = new Set(['meta get', 'meta set']);
+
+/** yargs' wording, said as a user would: "Implications failed: master -> prefix" ⇒ "--master needs --prefix". */
+function reword(msg: string, argv: readonly string[]): string {
+  const one = msg.replace(/\s*[\r\n]+\s*/g, ' ').trim();
+  const impl = /^Implications failed:\s*(\S+) -> (\S+)/.exec(one);
+  if (impl) return `--${impl[1]} needs --${impl[2]}`;
+  const unknown = /^Unknown arguments?: (.*)$/.exec(one);
+  if (unknown) {
+    // yargs drops the dashes: give back what the user typed.
+    const typed = (a: string) => argv.find((t) => t === a || t.replace(/^-+/, '').split('=')[0] === a) ?? a;
+    return `unknown argument ${unknown[1]!.split(', ').map(typed).join(', ')}`;
+  }
+  if (/^Not enough non-option arguments/.test(one)) return 'missing argument';
+  if (/^Too many non-option arguments/.test(one)) return 'too many arguments';
+  const missing = /^Missing required arguments?: (.*)$/.exec(one);
+  if (missing) return `missing ${missing[1]!.split(', ').map((a) => `<${a}> or --${a}`).join(', ')}`;
+  return one.replace(/^./, (c) => c.toLowerCase());
+}
+
+/**
+ * `--tar -`: yargs reads a lone `-` as a positional and leaves the option empty, so a command
+ * without positionals refuses it as unknown. Give the `-` back to the option that is empty.
+ */
+export function stdinDashMiddleware(argv: { _: Array<string | number>; [k: string]: unknown }): void {
+  const i = argv._.indexOf('-');
+  if (i < 1) return;
+  const empty = Object.keys(argv).filter((k) => k !== '_' && k !== '$0' && argv[k] === '');
+  if (empty.length === 0) return;
+  argv._.splice(i, 1);
+  for (const k of empty) argv[k] = '-';
+}
+
+/**
+ * A closed stdout (`fdfs list | head -1`) ends the command quietly, as a Unix filter ends on
+ * SIGPIPE, rather than with an unhandled EPIPE stack trace.
+ */
+export function exitOnClosedStdout(): void {
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE' || err.code === 'ERR_STREAM_DESTROYED') process.exit(process.exitCode ?? 0);
+    throw err;
+  });
 }
 
 /** Run a command body with a client; errors end it with one line and exit code 1. */

@@ -70,8 +70,8 @@ interface Expected {
 const SMALL_FILE = 64 * 1024;
 
 /** Errors after which the output itself is unusable (a tar entry cut short): the run stops. */
-function fatal<E extends Error>(err: E): E {
-  (err as E & { fatal?: boolean }).fatal = true;
+function fatal(err: FdfsError): FdfsError {
+  err.fatal = true;
   return err;
 }
 
@@ -319,7 +319,7 @@ export async function transferItems(items: AsyncIterable<GetItem> | Iterable<Get
       emit({ type: 'file', status: 'ok', path: item.path, fileId: item.fileId, size: want.size, crc32: want.crc32, mtime: want.mtime, attempts: 1 });
     } catch (err) {
       // An output that broke ends the run with that error, not with one failure per file.
-      if ((err as { fatal?: boolean }).fatal) throw err;
+      if (err instanceof FdfsError && err.fatal) throw err;
       const e = toFdfsError(err, item.fileId);
       emit({ type: 'file', status: 'failed', path: item.path, fileId: item.fileId, size: want?.size ?? item.size, error: e.message, code: e.code, attempts: 1 });
     }

@@ -60,14 +60,14 @@ export interface RetryOptions {
   signal?: AbortSignal;
 }
 
-/** Errors no retry can fix: fn throws them with `permanent: true`. */
+/** Errors no retry can fix: marked `retryable: false` (the FdfsError field). */
 export function permanent<E extends Error>(err: E): E {
-  (err as E & { permanent?: boolean }).permanent = true;
+  (err as E & { retryable?: boolean }).retryable = false;
   return err;
 }
 
 export function isPermanent(err: unknown): boolean {
-  return !!(err as { permanent?: boolean } | null)?.permanent;
+  return (err as { retryable?: boolean } | null)?.retryable === false;
 }
 
 export async function withRetries<T>(fn: (attempt: number) => Promise<T>, opts: RetryOptions = {}): Promise<T> {

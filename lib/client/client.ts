@@ -8,7 +8,7 @@ import type { ClientConnection } from '../net/client-connection.ts';
 import { FdfsError, toFdfsError } from '../protocol/errno.ts';
 import { formatAddress } from '../protocol/ip.ts';
 import { MAX_FILENAME_LEN } from '../protocol/codes.ts';
-import { decodeFileName, isValidExt, parseLogicName, slaveFileName, splitFileId } from '../protocol/filename.ts';
+import { decodeFileName, isNameSafeExt, parseLogicName, slaveFileName, splitFileId } from '../protocol/filename.ts';
 import { decodeMetadata, encodeMetadata } from '../protocol/metadata.ts';
 import type { GroupStat, StorageStatRecord } from '../protocol/records.ts';
 import type { StorageAddress, StoreTarget } from '../protocol/tracker-queries.ts';
@@ -131,7 +131,12 @@ function checkCount(name: string, v: number | undefined, subject: string): numbe
 function extOfPath(p: string): string {
   const ext = path.extname(p).slice(1);
   // fdfs_upload_file: an extension longer than 6 characters is dropped, not cut.
-  return isValidExt(ext) ? ext : '';
+  return isNameSafeExt(ext) ? ext : '';
+}
+
+/** `--ext .md` means `md`: one leading dot is the user's way of writing an extension. */
+function userExt(ext: string | undefined): string | undefined {
+  return ext?.startsWith('.') ? ext.slice(1) : ext;
 }
 
 function encodeMeta(meta: Record<string, string>, subject: string): Buffer {
@@ -178,7 +183,7 @@ async function noSpaceExplained<T>(p: Promise<T>): Promise<T> {
     return await p;
   } catch (err) {
     const e = toFdfsError(err);
-    if (e.code !== 'ENOSPC' || !e.message.includes(' refused by ')) throw e;
+    if (e.code !== 'ENOSPC' || !e.remote) throw e;
     throw new FdfsError('ENOSPC', undefined, { subject: e.subject, cause: e });
   }
 }
@@ -193,7 +198,7 @@ async function explained<T>(p: Promise<T>, fileId: string, logicName: string, ap
     return await p;
   } catch (err) {
     const e = toFdfsError(err, fileId);
-    if (e.code !== 'EINVAL' || !e.message.includes(' refused by ')) throw e;
+    if (e.code !== 'EINVAL' || !e.remote) throw e;
     if (!decodeFileName(logicName)?.isAppender) {
       throw new FdfsError('EINVAL', 'not an appender file (only files uploaded as appender files can be changed)', { subject: fileId, cause: e });
     }
@@ -282,8 +287,8 @@ export class FdfsClient {
    */
   async upload(source: UploadSource, opts: UploadOptions = {}): Promise<string> {
     const subject = typeof source === 'string' ? source : source instanceof Uint8Array ? 'buffer' : 'stream';
-    const ext = opts.ext ?? (typeof source === 'string' ? extOfPath(source) : '');
-    if (!isValidExt(ext)) throw new FdfsError('EINVAL', `invalid file extension ${JSON.stringify(ext)} (up to 6 of A-Z a-z 0-9 . _ -)`, { subject });
+    const ext = userExt(opts.ext) ?? (typeof source === 'string' ? extOfPath(source) : '');
+    if (!isNameSafeExt(ext)) throw new FdfsError('EINVAL', `invalid file extension ${JSON.stringify(ext)} (up to 6 of A-Z a-z 0-9 . _ -, not starting with a dot)`, { subject, retryable: false });
     const blob = opts.metadata ? encodeMeta(opts.metadata, subject) : undefined;
     const content = await toContent(source, opts.size, subject);
     const target = await noSpaceExplained(this.tracker.queryStore(opts.group));
@@ -316,8 +321,8 @@ export class FdfsClient {
   async uploadSlave(masterFileId: string, source: UploadSource, opts: SlaveUploadOptions): Promise<string> {
     const { group, logicName } = parseFileId(masterFileId);
     if (!/^[A-Za-z0-9._-]{1,16}$/.test(opts.prefix ?? '')) throw new FdfsError('EINVAL', 'slave prefix must be 1..16 of A-Z a-z 0-9 . _ -', { subject: masterFileId });
-    const ext = opts.ext ?? (typeof source === 'string' ? extOfPath(source) : '');
-    if (!isValidExt(ext)) throw new FdfsError('EINVAL', `invalid file extension ${JSON.stringify(ext)}`, { subject: masterFileId });
+    const ext = userExt(opts.ext) ?? (typeof source === 'string' ? extOfPath(source) : '');
+    if (!isNameSafeExt(ext)) throw new FdfsError('EINVAL', `invalid file extension ${JSON.stringify(ext)}`, { subject: masterFileId, retryable: false });
     const blob = opts.metadata ? encodeMeta(opts.metadata, masterFileId) : undefined;
     const content = await toContent(source, opts.size, typeof source === 'string' ? source : masterFileId);
     const server = await this.tracker.queryUpdate(group, logicName);
@@ -330,7 +335,7 @@ export class FdfsClient {
     } catch (err) {
       // The storage answers with a bare status; say what it means for a slave upload (§3.3).
       const e = toFdfsError(err, masterFileId);
-      if (!e.message.includes(' refused by ')) throw e;
+      if (!e.remote) throw e;
       let slaveId = masterFileId;
       try { slaveId = `${group}/${slaveFileName(logicName, opts.prefix, ext)}`; } catch { /* the storage said why */ }
       if (e.code === 'ENOENT') throw new FdfsError('ENOENT', 'master file does not exist', { subject: masterFileId, cause: e });
@@ -368,7 +373,13 @@ export class FdfsClient {
         if (lease.reused && DEAD_SOCKET.has(e.code)) return open(true);
         // §3.4: a 6.16 storage refuses every download of a 0-byte file with EINVAL. What a
         // client wants is the empty content, so check the size before passing the error on.
-        if (e.code === 'EINVAL' && offset === 0 && (await this.#isEmpty(server, group, logicName, fileId))) return Readable.from([]);
+        if (e.code === 'EINVAL' && e.remote) {
+          const size = await this.#sizeOf(server, group, logicName, fileId);
+          if (size === 0 && offset === 0) return Readable.from([]);
+          // The storage only says EINVAL; the user wants to know which number was wrong.
+          if (size !== undefined && offset > size) throw new FdfsError('EINVAL', `offset ${offset} is beyond the file size ${size}`, { subject: fileId, cause: e, retryable: false });
+          if (size !== undefined && length > 0 && offset + length > size) throw new FdfsError('EINVAL', `offset ${offset} + length ${length} is beyond the file size ${size}`, { subject: fileId, cause: e, retryable: false });
+        }
         throw e;
       }
       return this.#bodyStream(lease.conn, len, fileId);
@@ -376,12 +387,12 @@ export class FdfsClient {
     return open(false);
   }
 
-  async #isEmpty(server: StorageAddress, group: string, logicName: string, fileId: string): Promise<boolean> {
+  async #sizeOf(server: StorageAddress, group: string, logicName: string, fileId: string): Promise<number | undefined> {
     try {
       const info = await this.#storageRun(server, (c) => storage.queryFileInfo(c, group, logicName, fileId, storage.FILE_INFO_FLAG.NO_CRC), { idempotent: true, subject: fileId });
-      return info.size === 0;
+      return info.size;
     } catch {
-      return false;
+      return undefined;
     }
   }
 
@@ -446,7 +457,10 @@ export class FdfsClient {
     } catch (err) {
       stream.destroy();
       await fs.promises.rm(tmp, { force: true }).catch(() => {});
-      throw err instanceof FdfsError ? err : toFdfsError(err, dest);
+      if (err instanceof FdfsError) throw err;
+      // The temporary name is ours, not the user's: the message names dest.
+      const e = toFdfsError(err, dest);
+      throw new FdfsError(e.errno, e.message.slice(e.code.length + 2).split(tmp).join(dest).replace(` (${dest})`, ''), { subject: dest, cause: err });
     }
     return bytes;
   }

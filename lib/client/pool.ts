@@ -61,7 +61,7 @@ export function withSubject(err: unknown, subject: string): FdfsError {
   const e = toFdfsError(err, subject);
   if (e.subject) return e;
   const detail = e.message.startsWith(`${e.code}: `) ? e.message.slice(e.code.length + 2) : e.message;
-  return new FdfsError(e.errno, detail, { subject, cause: e });
+  return new FdfsError(e.errno, detail, { subject, cause: e, server: e.server, command: e.command, retryable: e.retryable, fatal: e.fatal });
 }
 
 /**
@@ -70,7 +70,8 @@ export function withSubject(err: unknown, subject: string): FdfsError {
  */
 export function connectError(err: unknown, address: string, role = 'server'): FdfsError {
   const e = toFdfsError(err, address);
-  if (e.code === 'ETIMEDOUT') return withSubject(e, address);
+  const cause = (e.cause as { code?: string } | undefined)?.code;
+  if (e.code === 'ETIMEDOUT' || cause === 'ENOTFOUND' || cause === 'EAI_AGAIN') return withSubject(e, address);
   return new FdfsError(e.errno, `cannot connect to ${role}`, { subject: address, cause: err });
 }
 

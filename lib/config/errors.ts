@@ -1,5 +1,8 @@
+import { FdfsError } from '../protocol/errno.ts';
+
 /**
- * Errors of the configuration layer.
+ * Errors of the configuration layer, members of the FdfsError family (errno EINVAL, never
+ * retryable, exit code 2 like a usage error).
  *
  * A bad conf file must be fixable from the message alone, so a ConfigError message is always ONE
  * line naming where the value came from, the key, the bad value and what is allowed:
@@ -8,10 +11,9 @@
  *     command line: port = 0: expected an integer between 1 and 65535
  *     tracker.conf: missing required key base_path (directory for data and log files)
  */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
+export class ConfigError extends FdfsError {
   /** Stable code, in the style of the other fdfs errors. */
-  readonly code = 'FDFS_ERR_CONFIG';
+  override readonly code: string = 'FDFS_ERR_CONFIG';
   /** Conf file the bad value came from (undefined for command-line overrides and defaults). */
   readonly file: string | undefined;
   /** 1-based line in `file`. */
@@ -25,13 +27,18 @@ export class ConfigError extends Error {
     message: string,
     where: { file?: string | undefined; line?: number | undefined; key?: string | undefined; value?: string | undefined } = {},
   ) {
-    // One line, whatever the caller passed in.
-    super(message.replace(/\s*[\r\n]+\s*/g, ' '));
+    super('EINVAL', message, { subject: where.file, retryable: false });
+    this.name = 'ConfigError';
+    // The message is the sentence as given (one line, whatever the caller passed in): it already
+    // names file, line and key, so no errno prefix.
+    this.message = message.replace(/\s*[\r\n]+\s*/g, ' ');
     this.file = where.file;
     this.line = where.line;
     this.key = where.key;
     this.value = where.value;
   }
+
+  override get exitCode(): number { return 2; }
 }
 
 /**
@@ -39,6 +46,13 @@ export class ConfigError extends Error {
  * follow "key = value: " (e.g. "expected an integer ≥ 1"); the loader turns it into a ConfigError
  * that adds file, line and key.
  */
-export class ValueError extends Error {
-  override readonly name = 'ValueError';
+export class ValueError extends FdfsError {
+  override readonly code: string = 'FDFS_ERR_VALUE';
+  constructor(message: string) {
+    super('EINVAL', message, { retryable: false });
+    this.name = 'ValueError';
+    this.message = message;
+  }
+
+  override get exitCode(): number { return 2; }
 }

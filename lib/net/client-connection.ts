@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import net from 'node:net';
 import { decodeHeader, encodeHeader, type PacketHeader } from '../protocol/header.ts';
 import { CMD, HEADER_LEN, commandName } from '../protocol/codes.ts';
-import { FdfsError } from '../protocol/errno.ts';
+import { FdfsError, toFdfsError } from '../protocol/errno.ts';
 import { formatAddress } from '../protocol/ip.ts';
 import { SocketReader, writeSocket } from './socket-reader.ts';
 
@@ -64,6 +64,7 @@ export class ClientConnection {
       });
       const onError = (e: NodeJS.ErrnoException) => {
         clearTimeout(timer);
+        if (e.code === 'ENOTFOUND' || e.code === 'EAI_AGAIN') { reject(toFdfsError(e, address)); return; }
         const code = e.code && ['ECONNREFUSED', 'ETIMEDOUT', 'EHOSTUNREACH', 'ECONNRESET'].includes(e.code) ? e.code : 'ECONNREFUSED';
         reject(new FdfsError(code as 'ECONNREFUSED', `cannot connect: ${e.message}`, { subject: address, cause: e }));
       };
@@ -110,8 +111,10 @@ export class ClientConnection {
     }
     if (h.status !== 0) {
       this.usable = false;
-      const what = cmd === undefined ? undefined : `${commandName(cmd)} refused by ${this.address}`;
-      throw new FdfsError(h.status, what ? `${what}` : undefined, { subject: subject ?? this.address });
+      // A server's status: `server` marks it remote, and the (command, errno) table words it.
+      throw new FdfsError(h.status, undefined, {
+        subject: subject ?? this.address, server: this.address, command: cmd === undefined ? undefined : commandName(cmd),
+      });
     }
     return h;
   }

@@ -167,6 +167,15 @@ export function isValidExt(ext: string): boolean {
   return EXT_RE.test(ext);
 }
 
+/**
+ * An extension that gives a usable name once joined with '.': `.md` would make `…..md`, which
+ * every later command refuses (parseLogicName rejects '..'). The storage refuses such an upload
+ * with EINVAL; clients strip one leading dot (`--ext .md` means `md`).
+ */
+export function isNameSafeExt(ext: string): boolean {
+  return isValidExt(ext) && !ext.startsWith('.') && !ext.includes('..');
+}
+
 function defaultRandomDigit(): string {
   return String(Math.floor(Math.random() * 10));
 }
@@ -176,7 +185,7 @@ function defaultRandomDigit(): string {
  * Throws an EINVAL FdfsError for an invalid extension.
  */
 export function makeExt7(ext: string, randomDigit: () => string = defaultRandomDigit): string {
-  if (!isValidExt(ext)) throw einval(`invalid file extension: ${JSON.stringify(ext)}`);
+  if (!isNameSafeExt(ext)) throw einval(`invalid file extension: ${JSON.stringify(ext)}`);
   const digits = ext === '' ? EXT7_LEN : EXT7_LEN - 1 - ext.length;
   let out = '';
   for (let i = 0; i < digits; i++) out += randomDigit();
@@ -320,6 +329,8 @@ export function slaveFileName(masterLogicName: string, prefix: string, ext: stri
   const master = masterLogicName.slice(pathPrefix.length);
   if (master.length < MIN_SLAVE_MASTER_LEN) throw einval('master file name too short', masterLogicName);
   const trueExt = ext === '' ? '' : ext.startsWith('.') ? ext : `.${ext}`;
+  // `..md` (from `.` + `.md`) would make a name every later command refuses.
+  if (trueExt.includes('..') || `${prefix}${trueExt}`.includes('..')) throw einval(`invalid file extension: ${JSON.stringify(ext)}`);
   // A bare `-m` suffix would collide with the metadata file naming (`<name>-m`).
   if (trueExt === '' && prefix === '-m') throw einval('slave prefix "-m" needs an extension', masterLogicName);
   const dot = master.indexOf('.', master.length - EXT7_LEN);

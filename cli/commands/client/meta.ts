@@ -1,4 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
+import type { FdfsClient } from '../../../lib/client/client.ts';
+import { FdfsError } from '../../../lib/protocol/errno.ts';
 import { parseKeyValues, printJson, printLine, withClient, withClientOptions, type ClientArgs } from '../../common.ts';
 
 interface MetaGetArgs extends ClientArgs {
@@ -16,11 +18,30 @@ const getCommand: CommandModule<any, MetaGetArgs> = {
   describe: 'print the metadata of a file, one name=value per line',
   builder: (y): Argv<any> => withClientOptions(y).positional('file_id', { type: 'string' }),
   handler: (argv) => withClient(argv, async (client) => {
-    const meta = await client.getMetadata(argv.file_id);
+    const meta = await metadataOrNone(client, argv.file_id);
     if (argv.json) { printJson(meta); return; }
     for (const [k, v] of Object.entries(meta)) printLine(`${k}=${v}`);
   }),
 };
+
+/**
+ * §3.6: a storage answers ENOENT both for a missing file and for a file without metadata. The
+ * wire stays as it is; the CLI asks whether the file exists to tell the two apart.
+ */
+async function metadataOrNone(client: FdfsClient, fileId: string): Promise<Record<string, string>> {
+  try {
+    return await client.getMetadata(fileId);
+  } catch (err) {
+    if (!(err instanceof FdfsError) || !err.remote || err.code !== 'ENOENT') throw err;
+    try {
+      await client.fileInfo(fileId, { server: true });
+    } catch (infoErr) {
+      if (infoErr instanceof FdfsError && infoErr.code === 'ENOENT') throw new FdfsError('ENOENT', 'no such file', { subject: fileId, cause: err });
+      throw infoErr;
+    }
+    return {};
+  }
+}
 
 const setCommand: CommandModule<any, MetaSetArgs> = {
   command: 'set <file_id> [pairs..]',

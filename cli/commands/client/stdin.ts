@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import process from 'node:process';
 import { pipeline } from 'node:stream/promises';
+import { FdfsError } from '../../../lib/protocol/errno.ts';
 
 // FastDFS announces a content's size before the content (PROTOCOL.md §3.1, §3.9), which stdin
 // cannot tell: `-` is spooled to a temporary file first, streamed, never held in memory.
@@ -31,6 +32,13 @@ export async function withSource<T>(source: string, fn: (file: string, fromStdin
   const spooled = await spoolStdin();
   try {
     return await fn(spooled.file, true);
+  } catch (err) {
+    // The spool file is ours: a message names what the user gave, stdin.
+    if (err instanceof FdfsError && (err.subject === spooled.file || err.message.includes(spooled.file))) {
+      const detail = err.message.slice(err.code.length + 2).split(` (${spooled.file})`).join('').split(spooled.file).join('stdin');
+      throw new FdfsError(err.errno, detail, { subject: 'stdin', cause: err, server: err.server, command: err.command });
+    }
+    throw err;
   } finally {
     spooled.cleanup();
   }

@@ -4,7 +4,7 @@ import fsSync from 'node:fs';
 import { CMD } from '../../protocol/codes.ts';
 import { crc32 } from '../../protocol/crc32.ts';
 import { FdfsError } from '../../protocol/errno.ts';
-import { isValidExt } from '../../protocol/filename.ts';
+import { isNameSafeExt } from '../../protocol/filename.ts';
 import { UPLOAD_FIXED_LEN, decodeUploadRequest, encodeFileIdResponse } from '../../protocol/storage-requests.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
@@ -42,7 +42,9 @@ export async function upload(req: Request, ctx: StorageContext): Promise<Buffer>
   if (u.fileSize !== req.length - UPLOAD_FIXED_LEN) {
     throw new FdfsError('EINVAL', `file_size ${u.fileSize} does not match package length ${req.length} − ${UPLOAD_FIXED_LEN}`);
   }
-  if (!isValidExt(u.ext)) throw new FdfsError('EINVAL', `invalid file extension ${JSON.stringify(u.ext)}`);
+  // Checked before anything is received: a name with '..' (ext `.md`) could never be read,
+  // deleted or replicated, so nothing is stored and no binlog line written.
+  if (!isNameSafeExt(u.ext)) throw new FdfsError('EINVAL', `invalid file extension ${JSON.stringify(u.ext)}: would make an invalid file name`);
   if (!ctx.names.source) throw new FdfsError('EAGAIN', 'storage not ready: own address not known yet');
 
   const index = await ctx.storePaths.choose(u.storePathIndex, u.fileSize, ctx.params.reserve, ctx.params.pathMode);
