@@ -75,7 +75,7 @@ export function createClient(argv: ClientArgs, env: NodeJS.ProcessEnv = process.
     trackers = env.FDFS_TRACKER.split(',').map((t) => t.trim()).filter(Boolean);
   }
   if (!trackers?.length && argv.config === undefined) trackers = [DEFAULT_TRACKER];
-  const { config } = loadClientConfig({
+  const { config, warnings } = loadClientConfig({
     file: argv.config,
     overrides: {
       tracker_server: trackers?.length ? trackers : undefined,
@@ -83,6 +83,8 @@ export function createClient(argv: ClientArgs, env: NodeJS.ProcessEnv = process.
       network_timeout: positiveSeconds('network-timeout', argv['network-timeout']),
     },
   });
+  // Unknown keys and adjusted values: the README promises a warning, so a typo is not silent.
+  for (const w of warnings) process.stderr.write(`fdfs: warning: ${w}\n`);
   return FdfsClient.fromConfig(config, extra);
 }
 

@@ -145,7 +145,7 @@ test('trackers from FDFS_TRACKER and from -c client.conf; unreachable ones fail 
   const bad = path.join(work, 'bad.conf');
   fs.writeFileSync(bad, 'tracker_server = \nconnect_timeout = abc\n');
   const b = await runCli(['list', '-c', bad], { env: { FDFS_TRACKER: '' } });
-  assert.equal(b.code, 1);
+  assert.equal(b.code, 2, 'a config error exits 2, like a usage error');
   assert.match(oneErrorLine(b.stderr), /^fdfs: .*bad\.conf:\d+/);
 
   const port = await closedPort();

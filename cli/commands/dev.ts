@@ -3,15 +3,34 @@ import fs from 'node:fs';
 import process from 'node:process';
 import type { CommandModule } from 'yargs';
 import { startDaemon, type Daemon } from '../../lib/util/daemon-process.ts';
+import { DEFAULT_TRACKER } from '../common.ts';
+import { FdfsError } from '../../lib/protocol/errno.ts';
 
 // `fdfs dev` (what `npm start` runs): a tracker and two storage servers of group1 on this host,
 // data under ./data, until Ctrl-C. The two storages share port 23000 on 127.0.0.2 and
 // 127.0.0.3, as FastDFS wants one port per group when storage ids are off.
+//
+// Quiet by default: one ready line per daemon, then warnings and errors only; --verbose shows
+// every log line. Ctrl-C stops each daemon with one SIGTERM (they run in their own process group,
+// so the terminal's SIGINT reaches only this process): requests in flight finish, state is saved.
 
 interface DevArgs {
   data: string;
   'tracker-port': number;
   'storage-port': number;
+  verbose?: boolean;
+}
+
+/** `2026-…Z INFO  tracker: …`: the level of a daemon log line, or undefined for other lines. */
+function levelOf(line: string): string | undefined {
+  return /^\S+Z (DEBUG|INFO|WARN|ERROR)\b/.exec(line)?.[1];
+}
+
+/** The one reason a daemon gave for not starting (its last "cannot start" or error line). */
+function startFailure(err: unknown): string {
+  const lines = String((err as Error).message ?? err).split('\n').map((l) => l.trim()).filter(Boolean);
+  const reason = [...lines].reverse().find((l) => / cannot start: |^fdfs (tracker|storage): /.test(l)) ?? lines[lines.length - 1] ?? 'unknown error';
+  return reason.replace(/^fdfs (tracker|storage): (cannot start: )?/, '');
 }
 
 export const devCommand: CommandModule<object, DevArgs> = {
@@ -20,54 +39,77 @@ export const devCommand: CommandModule<object, DevArgs> = {
   builder: (y) => y
     .option('data', { type: 'string', default: './data', describe: 'folder for all daemon data' })
     .option('tracker-port', { type: 'number', default: 22122, describe: 'tracker port on 127.0.0.1' })
-    .option('storage-port', { type: 'number', default: 23000, describe: 'storage port on 127.0.0.2 and 127.0.0.3' }) as never,
+    .option('storage-port', { type: 'number', default: 23000, describe: 'storage port on 127.0.0.2 and 127.0.0.3' })
+    .option('verbose', { alias: 'v', type: 'boolean', describe: 'show every log line of the daemons (default: warnings and errors)' })
+    .example('$0 dev --tracker-port 22200 --storage-port 23100 --data /tmp/fdfs', 'a second cluster beside the default one') as never,
   handler: async (argv) => {
     const data = path.resolve(argv.data);
     const dirs = { tracker: path.join(data, 'tracker'), s1: path.join(data, 'storage1'), s2: path.join(data, 'storage2') };
     for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
     const daemons: Daemon[] = [];
-    const prefixed = (label: string) => (line: string) => process.stderr.write(`[${label}] ${line}\n`);
+    let ready = false;
+    const stderrOf = (label: string) => (line: string) => {
+      const level = levelOf(line);
+      // Before the cluster is ready a failure is reported once, by startFailure; after, warnings count.
+      if (argv.verbose || (ready && (level === 'WARN' || level === 'ERROR'))) process.stderr.write(`[${label}] ${line}\n`);
+    };
     const stopAll = async () => {
-      await Promise.all(daemons.map((d) => d.stop()));
+      await Promise.all(daemons.map(async (d) => {
+        const code = await d.stop();
+        process.stdout.write(`${d.label} stopped${code === 0 ? '' : ` (exit code ${code})`}\n`);
+      }));
     };
     let stopping = false;
     const onSignal = () => {
-      if (stopping) return;
+      if (stopping) {
+        process.stdout.write('stopping at once\n');
+        for (const d of daemons) d.child.kill('SIGKILL');
+        process.exit(1);
+      }
       stopping = true;
-      process.stdout.write('stopping the cluster…\n');
+      process.stdout.write('stopping the cluster (requests in flight finish; Ctrl-C again to kill)…\n');
       stopAll().then(() => process.exit(0), () => process.exit(1));
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    const start = async (label: string, args: string[], portOption: string) => {
+      try {
+        const d = await startDaemon({ label, args, stderr: stderrOf(label), detached: true });
+        daemons.push(d);
+        return d;
+      } catch (err) {
+        const reason = startFailure(err);
+        if (/EADDRINUSE/.test(reason)) {
+          throw new FdfsError('EADDRINUSE', `${label} cannot start: ${reason.replace(/^listen EADDRINUSE: /, '')}; ` +
+            `another cluster running? Stop it, or choose other ports: fdfs dev ${portOption} (npm start -- ${portOption})`, { retryable: false });
+        }
+        throw new FdfsError('EIO', `${label} cannot start: ${reason}`, { retryable: false });
+      }
+    };
     try {
-      const tracker = await startDaemon({
-        label: 'tracker',
-        args: ['tracker', 'start', '--bind', '127.0.0.1', '--port', String(argv['tracker-port']), '--base-path', dirs.tracker],
-        stderr: prefixed('tracker'),
-      });
-      daemons.push(tracker);
+      const tracker = await start('tracker',
+        ['tracker', 'start', '--bind', '127.0.0.1', '--port', String(argv['tracker-port']), '--base-path', dirs.tracker], '--tracker-port N');
       process.stdout.write(`${tracker.readyLine}\n`);
       const trackerAddr = `127.0.0.1:${tracker.port}`;
-      const storages = await Promise.all([['127.0.0.2', dirs.s1, 'storage1'], ['127.0.0.3', dirs.s2, 'storage2']].map(([ip, dir, label]) =>
-        startDaemon({
-          label: label!,
-          args: ['storage', 'start', '--group', 'group1', '--bind', ip!, '--port', String(argv['storage-port']),
-            '--base-path', dir!, '--tracker', trackerAddr],
-          stderr: prefixed(label!),
-        })));
-      for (const s of storages) {
-        daemons.push(s);
-        process.stdout.write(`${s.readyLine}\n`);
-      }
+      const storages = await Promise.allSettled([['127.0.0.2', dirs.s1, 'storage1'], ['127.0.0.3', dirs.s2, 'storage2']].map(([ip, dir, label]) =>
+        start(label!, ['storage', 'start', '--group', 'group1', '--bind', ip!, '--port', String(argv['storage-port']),
+          '--base-path', dir!, '--tracker', trackerAddr], '--storage-port N')));
+      const failed = storages.find((s) => s.status === 'rejected');
+      if (failed) throw failed.reason;
+      for (const s of storages) process.stdout.write(`${(s as PromiseFulfilledResult<Daemon>).value.readyLine}\n`);
+      ready = true;
+      // The hint names --tracker unless the commands would find this tracker by default.
+      const t = trackerAddr === DEFAULT_TRACKER ? '' : ` --tracker ${trackerAddr}`;
       process.stdout.write(`cluster ready: tracker ${trackerAddr}, data under ${data}. Try:\n` +
-        `  npx fdfs upload README.md\n  npx fdfs list\nCtrl-C stops it.\n`);
+        `  npx fdfs upload README.md${t}\n  npx fdfs list${t}\nCtrl-C stops it.\n`);
       // Any daemon dying takes the cluster down: a half cluster would only confuse.
       await Promise.race(daemons.map((d) => d.exited.then((code) => {
-        if (!stopping) process.stderr.write(`${d.label} exited (code ${code}); stopping the cluster\n`);
+        if (!stopping) process.stderr.write(`fdfs dev: ${d.label} exited (code ${code}); stopping the cluster\n`);
       })));
       if (!stopping) { stopping = true; await stopAll(); process.exitCode = 1; }
     } catch (err) {
-      await stopAll();
+      stopping = true;
+      await Promise.all(daemons.map((d) => d.stop()));
       throw err;
     }
   },

@@ -48,6 +48,9 @@ async function start(argv: StartArgs): Promise<void> {
     throw err;
   }
   const { config, warnings } = loaded;
+  // Without a conf file nothing can name the group: asking the tracker (group_name empty) works
+  // only with storage ids in a conf, and would otherwise retry for ever (EOPNOTSUPP).
+  if (!config.group_name && argv.config === undefined) fail('--group or group_name (in a storage.conf given with -c) is required', 2);
   const log = createLogger('storage', process.env.FDFS_LOG_LEVEL ? undefined : levelFromConf(config.log_level));
   for (const w of warnings) log('warn', w);
 

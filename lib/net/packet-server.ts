@@ -155,7 +155,13 @@ export class Connection {
       } else {
         try {
           const out = await handler(req, opts.state);
-          if (!req.responded && !this.closed) await req.reply(out ?? undefined);
+          if (!req.responded && !this.closed) {
+            // Read the whole declared package before answering, as C does: a client that declares
+            // more than it sent (a Java client's truncate) must not get its answer early and then
+            // lose the start of its next request to the skip below.
+            if (req.remaining > 0 && req.remaining <= opts.maxBodyLength) await req.read(req.remaining);
+            await req.reply(out ?? undefined);
+          }
         } catch (err) {
           status = errnoOf(err);
           if (status === 0) status = ERRNO.EIO;
@@ -170,6 +176,11 @@ export class Connection {
       }
       if (this.closed) break;
       if (status !== 0) {
+        const closing = status === ERRNO.EINVAL && opts.closeOnEinval;
+        if (!closing && req.remaining > 0 && req.remaining <= opts.maxBodyLength) {
+          // Same rule for a refusal the connection survives: the whole package first.
+          try { await req.read(req.remaining); } catch { break; }
+        }
         await this.respondError(req, status);
         if (status === ERRNO.EINVAL && opts.closeOnEinval) { this.close(); break; }
       }

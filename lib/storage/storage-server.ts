@@ -8,7 +8,7 @@ import { parseBool, parseReservedSpace } from '../config/values.ts';
 import { PacketServer } from '../net/packet-server.ts';
 import { allowHostsMatcher } from '../net/allow-hosts.ts';
 import { STORAGE_STATUS } from '../protocol/codes.ts';
-import { FdfsError } from '../protocol/errno.ts';
+import { FdfsError, toFdfsError } from '../protocol/errno.ts';
 import type { FileSource } from '../protocol/filename.ts';
 import { formatAddress } from '../protocol/ip.ts';
 import type { StorageBrief, StorageStat } from '../protocol/records.ts';
@@ -332,6 +332,12 @@ export class StorageServer extends EventEmitter implements ReporterHost {
   private async openState(): Promise<void> {
     const c = this.config;
     if ((c as { disabled?: boolean }).disabled) throw new FdfsError('EINVAL', 'this storage.conf is disabled (disabled = true)');
+    // A missing base_path is created, as the tracker does: a first start needs no mkdir.
+    try {
+      await fs.mkdir(c.base_path, { recursive: true });
+    } catch (err) {
+      throw toFdfsError(err, c.base_path);
+    }
     let st;
     try {
       st = await fs.stat(c.base_path);
@@ -428,6 +434,9 @@ export class StorageServer extends EventEmitter implements ReporterHost {
       allowHost: allowHostsMatcher(c.allow_hosts),
       log: (level, msg) => this.log(level, msg),
     });
+    // A listen failure (EADDRINUSE) rejects listen() below; without a listener the re-emitted
+    // 'error' would also crash the process with a stack trace.
+    this.server.on('error', (err: Error) => this.log('debug', `listener: ${err.message}`));
     this.server.on('connection', () => {
       this.peakConnections = Math.max(this.peakConnections, this.server?.connections.size ?? 0);
     });

@@ -29,6 +29,11 @@ export interface DaemonOptions {
   /** Called with each stdout line (the ready line included). */
   stdout?: (line: string) => void;
   command?: { command: string; args: string[] };
+  /**
+   * Own process group: Ctrl-C in a terminal then reaches only the parent, which stops the daemon
+   * with one SIGTERM (a shared group would get SIGINT and SIGTERM: "again: exiting without waiting").
+   */
+  detached?: boolean;
 }
 
 export interface Daemon {
@@ -52,6 +57,7 @@ export async function startDaemon(opts: DaemonOptions): Promise<Daemon> {
     cwd: opts.cwd,
     env: { ...process.env, ...opts.env },
     stdio: ['ignore', 'pipe', typeof opts.stderr === 'function' ? 'pipe' : (opts.stderr ?? 'pipe')],
+    detached: opts.detached ?? false,
   });
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let stderrTail = '';
