@@ -169,6 +169,22 @@ test('? shows help, any key closes it; q and Ctrl-C quit', { skip }, async () =>
   assert.equal(quits, 2);
 });
 
+test('a key pressed the moment the help appears closes it (issue 14: the handler saw the old view)', { skip }, async () => {
+  for (let i = 0; i < 5; i++) {
+    const r = screen(stateOf(recordedSnapshot()), 120, 40, () => {});
+    r.stdin.write('?');
+    // Typed in the same tick the help frame is written, before Ink re-subscribes the handler.
+    await frameWhere(r, (f) => f.includes('fdfs monitor — help'), 'help');
+    r.stdin.write('x');
+    await frameWhere(r, (f) => f.includes('Events'), 'main view after the key');
+    // Two keys at once: ? opens, the next closes, without a frame between them.
+    r.stdin.write('?');
+    r.stdin.write('x');
+    await frameWhere(r, (f) => f.includes('Events') && !f.includes('— help'), 'main view after ? and a key at once');
+    r.unmount();
+  }
+});
+
 test('the live Monitor polls, redraws and logs status changes (collector replaced by recordings)', { skip }, async () => {
   const s0 = everyStatusSnapshot();
   const later = laterSnapshot(s0, 2, (s) => {

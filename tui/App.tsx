@@ -1,5 +1,5 @@
 /** @jsxImportSource react */
-import { useState } from 'react';
+import { useRef, useState } from 'react';
 import { Box, Text, useApp, useInput } from 'ink';
 import type { Snapshot } from './snapshot.ts';
 import { ratesFor, snapshotSeconds, type MonitorEvent, type RateHistory } from './derive.ts';
@@ -74,12 +74,23 @@ export function App({ snapshot, history, events, width, height, intervalSec, onQ
   if (selIndex < 0 && body.storages.length > 0) selIndex = 0;
   const selected = selIndex >= 0 ? body.storages[selIndex] : undefined;
 
+  // What the input handler reads, current as of the last render. Ink re-subscribes a new handler
+  // only in an effect after the frame is written, so a key pressed right after a frame appears
+  // reaches the previous handler: its closure would still see the old view (issue 14: the key
+  // that should close the help was ignored).
+  const latest = useRef({ view, body, selected, snapshot });
+  latest.current = { view, body, selected, snapshot };
+
+  // Keys typed faster than frames (pasted, or ? then a key at once) see the view they chose.
+  const go = (v: View) => { latest.current.view = v; setView(v); };
+
   useInput((input, key) => {
+    const { view, body, selected, snapshot } = latest.current;
     if (input === 'q' || (key.ctrl && input === 'c')) {
       (onQuit ?? exit)();
       return;
     }
-    if (view === 'help') { setView('main'); return; }
+    if (view === 'help') { go('main'); return; }
     // Functional updates: several keys may arrive before the next render (pasted or held keys).
     const move = (d: number) => {
       if (body.storages.length === 0) return;
@@ -91,11 +102,11 @@ export function App({ snapshot, history, events, width, height, intervalSec, onQ
     if (key.upArrow || input === 'k') { move(-1); return; }
     if (key.downArrow || input === 'j') { move(1); return; }
     if (view === 'detail') {
-      if (key.return || key.escape || key.backspace || key.leftArrow) setView('main');
+      if (key.return || key.escape || key.backspace || key.leftArrow) go('main');
       return;
     }
-    if (input === '?') { setView('help'); return; }
-    if (key.return && selected) { setSelectedKey((prev) => prev ?? selected.key); setView('detail'); return; }
+    if (input === '?') { go('help'); return; }
+    if (key.return && selected) { setSelectedKey((prev) => prev ?? selected.key); go('detail'); return; }
     if (input === 'g') {
       const names = snapshot?.groups.map((g) => g.stat.group_name) ?? [];
       setGroupFilter((prev) => {

@@ -33,7 +33,9 @@ export async function runTui(opts: TuiOptions): Promise<void> {
   const app = render(<Monitor trackers={opts.trackers} intervalSec={opts.intervalSec} poller={opts.poller} notice={opts.notice} />, {
     exitOnCtrlC: false,
     patchConsole: true,
-    incrementalRendering: true,
+    // No incrementalRendering: it rewrites only the lines it believes changed, and after a
+    // resize or a row removed (a storage deleted) the terminal kept lines of older frames (issue
+    // 14: a second header, a row twice, a reason under the wrong member).
   });
   // Ctrl-C arrives as a key in raw mode; these are for `kill` and a closed terminal window.
   const onSignal = () => app.unmount();
