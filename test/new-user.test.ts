@@ -1,4 +1,4 @@
-import { test, before, after } from 'node:test';
+import { test, before, after, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -13,6 +13,8 @@ import { CMD } from '../lib/protocol/codes.ts';
 import { encodeHeader, decodeHeader } from '../lib/protocol/header.ts';
 import { encodeTruncateRequest } from '../lib/protocol/storage-requests.ts';
 import { FdfsError } from '../lib/protocol/errno.ts';
+import { FdfsClient } from '../lib/client/client.ts';
+import { getFiles } from '../lib/batch/get.ts';
 
 // Issue 14: what a new user met in the first hour, each told as the user did it.
 
@@ -186,6 +188,36 @@ test('defect 11: storage start needs a group (exit 2, one line) and creates a mi
     assert.ok(fs.statSync(path.join(base, 'data')).isDirectory());
   } finally {
     assert.equal(await d.stop(), 0);
+  }
+});
+
+test('defect 11: get --resume over a complete tree skips it without reading the files back', async () => {
+  const client = new FdfsClient({ trackers: [cluster.trackerAddr] });
+  try {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push(await client.upload(Buffer.alloc(100_000 + i, i), { ext: 'bin' }));
+    const out = path.join(work, 'resume-out');
+    const first = await getFiles({ client, sources: ids, out });
+    assert.equal(first.ok, 5);
+    const reads = mock.method(fs, 'createReadStream');
+    try {
+      const again = await getFiles({ client, sources: ids, out, resume: true });
+      assert.equal(again.skipped, 5);
+      assert.equal(again.ok, 0);
+      assert.equal(reads.mock.callCount(), 0, 'files with the size and mtime get set are not read again');
+    } finally {
+      reads.mock.restore();
+    }
+    // A file whose size or mtime differs is checked by its CRC, and fetched again if wrong.
+    const one = path.join(out, ids[0]!);
+    fs.writeFileSync(one, Buffer.alloc(100_000, 9));
+    fs.utimesSync(one, new Date(2020, 0, 1), new Date(2020, 0, 1));
+    const fixed = await getFiles({ client, sources: ids, out, resume: true });
+    assert.equal(fixed.ok, 1);
+    assert.equal(fixed.skipped, 4);
+    assert.ok(fs.readFileSync(one).equals(Buffer.alloc(100_000, 0)));
+  } finally {
+    await client.close();
   }
 });
 
