@@ -1,7 +1,7 @@
 import process from 'node:process';
 import type { Argv } from 'yargs';
 import { FdfsClient, type FdfsClientOptions } from '../lib/client/client.ts';
-import { exitCodeOf, FdfsError, toFdfsError } from '../lib/protocol/errno.ts';
+import { exitCodeOf, FdfsError, toFdfsError, UsageError } from '../lib/protocol/errno.ts';
 import { loadClientConfig } from '../lib/config/client-config.ts';
 
 // Shared by the client commands: the options that say which cluster to talk to, how output is
@@ -59,7 +59,7 @@ export function withClientOptions<T>(y: Argv<T>): Argv<T & ClientArgs> {
 
 function positiveSeconds(name: string, v: number | undefined): number | undefined {
   if (v === undefined) return undefined;
-  if (!Number.isFinite(v) || v <= 0) throw new FdfsError('EINVAL', `--${name} must be a positive number of seconds`);
+  if (!Number.isFinite(v) || v <= 0) throw new UsageError(`--${name} must be a positive number of seconds`);
   return Math.ceil(v);
 }
 

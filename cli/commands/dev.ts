@@ -53,11 +53,14 @@ export const devCommand: CommandModule<object, DevArgs> = {
       // Before the cluster is ready a failure is reported once, by startFailure; after, warnings count.
       if (argv.verbose || (ready && (level === 'WARN' || level === 'ERROR'))) process.stderr.write(`[${label}] ${line}\n`);
     };
+    const stopOne = async (d: Daemon) => {
+      const code = await d.stop();
+      process.stdout.write(`${d.label} stopped${code === 0 ? '' : ` (exit code ${code})`}\n`);
+    };
+    // Storages first, then the tracker: a storage losing its tracker mid-shutdown would warn.
     const stopAll = async () => {
-      await Promise.all(daemons.map(async (d) => {
-        const code = await d.stop();
-        process.stdout.write(`${d.label} stopped${code === 0 ? '' : ` (exit code ${code})`}\n`);
-      }));
+      await Promise.all(daemons.filter((d) => d.label !== 'tracker').map(stopOne));
+      await Promise.all(daemons.filter((d) => d.label === 'tracker').map(stopOne));
     };
     let stopping = false;
     const onSignal = () => {

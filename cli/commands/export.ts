@@ -2,7 +2,7 @@ import process from 'node:process';
 import type { Argv, CommandModule } from 'yargs';
 import { exportGroup } from '../../lib/batch/export.ts';
 import { parseSince } from '../../lib/batch/list-files.ts';
-import { FdfsError } from '../../lib/protocol/errno.ts';
+import { UsageError } from '../../lib/protocol/errno.ts';
 import { withClient } from '../common.ts';
 import { BATCH_CLIENT_OPTIONS, runBatch, typedDash, withBatchOptions, type BatchArgs } from './put.ts';
 
@@ -29,7 +29,7 @@ export const exportCommand: CommandModule<any, ExportArgs> = {
   handler: (argv) => withClient(argv, async (client) => {
     const since = argv.since !== undefined ? parseSince(argv.since) : undefined;
     const toStdout = argv.tar === '-' || (argv.tar === '' && typedDash());
-    if (argv.tar === '' && !toStdout) throw new FdfsError('EINVAL', '--tar needs a file name or -');
+    if (argv.tar === '' && !toStdout) throw new UsageError('--tar needs a file name or -');
     try {
       await runBatch(argv, 'export', toStdout, (ctx) => exportGroup({
         client, group: argv.group, tar: toStdout ? process.stdout : argv.tar, since, storage: argv.storage,

@@ -1,7 +1,7 @@
 import process from 'node:process';
 import type { Argv, CommandModule } from 'yargs';
 import { getFiles } from '../../lib/batch/get.ts';
-import { FdfsError } from '../../lib/protocol/errno.ts';
+import { UsageError } from '../../lib/protocol/errno.ts';
 import { withClient } from '../common.ts';
 import { BATCH_CLIENT_OPTIONS, runBatch, typedDash, withBatchOptions, type BatchArgs } from './put.ts';
 
@@ -28,7 +28,7 @@ export const getCommand: CommandModule<any, GetArgs> = {
     .example('$0 get photos.jsonl --tar - | ssh host tar x', 'stream the files as a tar'),
   handler: (argv) => withClient(argv, async (client) => {
     const toStdout = argv.tar === '-' || (argv.tar === '' && typedDash());
-    if (argv.tar === '' && !toStdout) throw new FdfsError('EINVAL', '--tar needs a file name or -');
+    if (argv.tar === '' && !toStdout) throw new UsageError('--tar needs a file name or -');
     // The tracker answers first: an unreachable cluster is one error line, not one per file.
     await client.listGroups();
     try {

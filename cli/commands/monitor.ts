@@ -2,6 +2,7 @@ import process from 'node:process';
 import type { CommandModule } from 'yargs';
 import { createClient, reportError, withClientOptions, type ClientArgs } from '../common.ts';
 import type { TrackerEntry } from '../../lib/client/tracker-client.ts';
+import { UsageError } from '../../lib/protocol/errno.ts';
 
 // `fdfs monitor`: the cluster at a glance. Three modes —
 //   fdfs monitor [--tracker HOST:PORT]… [--interval S]   full-screen Ink TUI (a terminal is needed)
@@ -33,7 +34,7 @@ export const monitorCommand: CommandModule<object, MonitorArgs> = {
   handler: async (argv) => {
     let trackers: TrackerEntry[];
     try {
-      if (!Number.isFinite(argv.interval) || argv.interval <= 0) throw new Error('--interval must be a positive number of seconds');
+      if (!Number.isFinite(argv.interval) || argv.interval <= 0) throw new UsageError('--interval must be a positive number of seconds');
       // Same tracker resolution as every client command: --tracker, FDFS_TRACKER, -c client.conf, default.
       const client = createClient(argv);
       trackers = [...client.tracker.entries];

@@ -4,7 +4,7 @@ import { hideBin } from 'yargs/helpers';
 import { putFiles } from '../../lib/batch/put.ts';
 import { BatchStats, createReporter, type BatchEvent, type BatchOp, type BatchSummary, type ReporterMode } from '../../lib/batch/progress.ts';
 import { defaultConcurrency } from '../../lib/batch/scheduler.ts';
-import { FdfsError } from '../../lib/protocol/errno.ts';
+import { UsageError } from '../../lib/protocol/errno.ts';
 import { asList, withClient, withClientOptions, type ClientArgs } from '../common.ts';
 
 // `fdfs put`: upload directories, files and tar archives (lib/batch/put.ts), with the output
@@ -33,7 +33,7 @@ export function withBatchOptions<T>(y: Argv<T>): Argv<T & BatchArgs> {
 
 function checkCount(name: string, v: number | undefined, min: number, max: number): number | undefined {
   if (v === undefined) return undefined;
-  if (!Number.isInteger(v) || v < min || v > max) throw new FdfsError('EINVAL', `--${name} must be an integer ${min}..${max}`);
+  if (!Number.isInteger(v) || v < min || v > max) throw new UsageError(`--${name} must be an integer ${min}..${max}`);
   return v;
 }
 

@@ -1,6 +1,6 @@
 import process from 'node:process';
 import type { Argv, CommandModule } from 'yargs';
-import { FdfsError } from '../../../lib/protocol/errno.ts';
+import { UsageError } from '../../../lib/protocol/errno.ts';
 import { asList, parseKeyValues, printJson, printLine, reportError, withClient, withClientOptions, type ClientArgs } from '../../common.ts';
 import { withSource } from './stdin.ts';
 
@@ -51,7 +51,7 @@ export const uploadCommand: CommandModule<any, UploadArgs> = {
     const sources = withStdinMarker(argv.files ?? []);
     // One prefix names one slave: a second file would only collide with the first (EEXIST).
     if (argv.master !== undefined && sources.length !== 1) {
-      throw new FdfsError('EINVAL', 'upload one file at a time with --master (the prefix names the slave)', { subject: argv.master });
+      throw new UsageError('upload one file at a time with --master (the prefix names the slave)', { subject: argv.master });
     }
     for (const source of sources) {
       try {
