@@ -75,6 +75,10 @@ export const devCommand: CommandModule<object, DevArgs> = {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // The daemons are in their own process group: a closed terminal (SIGHUP) no longer reaches
+    // them, so it stops them through here; and whatever ends this process, they do not outlive it.
+    process.on('SIGHUP', onSignal);
+    process.on('exit', () => { for (const d of daemons) if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGTERM'); });
     const start = async (label: string, args: string[], portOption: string) => {
       try {
         const d = await startDaemon({ label, args, stderr: stderrOf(label), detached: true });
