@@ -156,8 +156,9 @@ export class Connection {
         try {
           const out = await handler(req, opts.state);
           if (!req.responded && !this.closed) {
-            // Read the whole declared package before answering, as C does: a client that declares
-            // more than it sent (a Java client's truncate) must not get its answer early and then
+            // PROTOCOL.md §1.1: pkg_len covers the whole package, and C reads all of it before it
+            // answers (§3.11: TRUNCATE does not even cross-check it). A client that declares more
+            // than its fields (a Java client's truncate) must not get its answer early and then
             // lose the start of its next request to the skip below.
             if (req.remaining > 0 && req.remaining <= opts.maxBodyLength) await req.read(req.remaining);
             await req.reply(out ?? undefined);
