@@ -14,6 +14,7 @@ import { formatAddress } from '../protocol/ip.ts';
 import type { StorageBrief, StorageStat } from '../protocol/records.ts';
 import type { PathUsage, SyncSource } from '../protocol/storage-tracker.ts';
 import { silentLogger, type Logger } from '../util/log.ts';
+import { STATE_TEMP, sweepTempFiles } from '../util/temp-sweep.ts';
 import { BinlogWriter } from './binlog.ts';
 import { StorageCounters, type StorageContext, type TrackerParameters } from './context.ts';
 import { FileLocks } from './file-locks.ts';
@@ -26,6 +27,7 @@ import { MetadataStore } from './metadata-store.ts';
 import type { ReporterHost } from './reporter-host.ts';
 import { readStatFile, writeStatFile } from './stat-file.ts';
 import { StorePaths } from './store-paths.ts';
+import { sweepUploadTemps } from './upload-temp-sweep.ts';
 import { SyncReceiver } from './sync/receiver.ts';
 import { SyncManager, type SyncReporter } from './sync/sync-manager.ts';
 import { TrackerReporter } from './tracker-reporter.ts';
@@ -118,6 +120,8 @@ export class StorageServer extends EventEmitter implements ReporterHost {
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   private stopped: Promise<void> | null = null;
   private peakConnections = 0;
+  /** The background removal of upload temp files a kill -9 left (tests await it). */
+  uploadTempSweep: Promise<number> = Promise.resolve(0);
 
   constructor(config: StorageConfig, log: Logger = silentLogger, options: StorageServerOptions = {}) {
     super();
@@ -340,6 +344,9 @@ export class StorageServer extends EventEmitter implements ReporterHost {
     }
     if (!st.isDirectory()) throw new FdfsError('ENOTDIR', `base_path ${c.base_path} is not a directory`, { subject: c.base_path });
     await fs.mkdir(this.syncDir, { recursive: true });
+    // Before anything writes state: mark, stat and flag temp files of failed writes (a full disk).
+    const swept = await sweepTempFiles(this.syncDir, { match: STATE_TEMP }) + await sweepTempFiles(this.dataDir, { match: STATE_TEMP });
+    if (swept > 0) this.log('info', `removed ${swept} temp file(s) left by failed state writes`);
 
     const flag = await readInitFlag(this.initFlagFile);
     const firstStart = flag === null;
@@ -359,6 +366,7 @@ export class StorageServer extends EventEmitter implements ReporterHost {
     this.syncReceiver = new SyncReceiver(this.syncDir, this.log);
     await this.syncReceiver.load();
     await this.syncReceiver.removeLeftovers(c.store_paths.map((_, i) => storePaths.dataDir(i)));
+    this.uploadTempSweep = sweepUploadTemps(storePaths, Date.now(), this.log);
     if (c.check_store_path_mark) await this.checkStorePathMarks();
     if (firstStart) await this.saveInitFlag();
 
