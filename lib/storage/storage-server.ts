@@ -7,6 +7,7 @@ import { parseStorageIds, type StorageIdEntry } from '../config/storage-ids.ts';
 import { parseBool, parseReservedSpace } from '../config/values.ts';
 import { PacketServer } from '../net/packet-server.ts';
 import { allowHostsMatcher } from '../net/allow-hosts.ts';
+import { checkListenAddress, listenError } from '../net/listen-check.ts';
 import { STORAGE_STATUS } from '../protocol/codes.ts';
 import { FdfsError } from '../protocol/errno.ts';
 import type { FileSource } from '../protocol/filename.ts';
@@ -304,6 +305,7 @@ export class StorageServer extends EventEmitter implements ReporterHost {
     if (this.state !== 'new') throw new Error(`storage server already ${this.state}`);
     this.state = 'starting';
     try {
+      await checkListenAddress(this.config.bind_addr || undefined, this._port);
       await this.openState();
       await this.listen();
       await this.bootstrap();
@@ -439,7 +441,14 @@ export class StorageServer extends EventEmitter implements ReporterHost {
     this.server.on('connection', () => {
       this.peakConnections = Math.max(this.peakConnections, this.server?.connections.size ?? 0);
     });
-    const addr = await this.server.listen(this._port, c.bind_addr || undefined);
+    // Without a listener an 'error' of the PacketServer would be thrown, stack trace and all.
+    const onListenError = () => {};
+    this.server.on('error', onListenError);
+    const addr = await this.server.listen(this._port, c.bind_addr || undefined).catch((err: unknown) => {
+      throw listenError(err, c.bind_addr, this._port);
+    });
+    this.server.off('error', onListenError);
+    this.server.on('error', (err: Error) => this.log('error', `listener: ${err.message}`));
     this._port = addr.port;
   }
 
