@@ -6,7 +6,7 @@ import type { StorageConfig } from '../config/storage-config.ts';
 import { parseStorageIds, type StorageIdEntry } from '../config/storage-ids.ts';
 import { parseBool, parseReservedSpace } from '../config/values.ts';
 import { PacketServer } from '../net/packet-server.ts';
-import { allowHostsMatcher } from '../net/allow-hosts.ts';
+import { loadAllowHosts } from '../net/allow-hosts.ts';
 import { checkListenAddress, listenError } from '../net/listen-check.ts';
 import { STORAGE_STATUS } from '../protocol/codes.ts';
 import { FdfsError } from '../protocol/errno.ts';
@@ -121,6 +121,7 @@ export class StorageServer extends EventEmitter implements ReporterHost {
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   private stopped: Promise<void> | null = null;
   private peakConnections = 0;
+  private allowHost: ((ip: string) => boolean) | undefined;
   /** The background removal of upload temp files a kill -9 left (tests await it). */
   uploadTempSweep: Promise<number> = Promise.resolve(0);
 
@@ -305,6 +306,8 @@ export class StorageServer extends EventEmitter implements ReporterHost {
     if (this.state !== 'new') throw new Error(`storage server already ${this.state}`);
     this.state = 'starting';
     try {
+      // Both are quick and either can fail: before the sub-directories are made.
+      this.allowHost = await loadAllowHosts(this.config.allow_hosts);
       await checkListenAddress(this.config.bind_addr || undefined, this._port);
       await this.openState();
       await this.listen();
@@ -435,7 +438,7 @@ export class StorageServer extends EventEmitter implements ReporterHost {
       maxBodyLength: c.buff_size,
       closeOnEinval: true,
       maxConnections: c.max_connections,
-      allowHost: allowHostsMatcher(c.allow_hosts),
+      allowHost: this.allowHost,
       log: (level, msg) => this.log(level, msg),
     });
     this.server.on('connection', () => {
