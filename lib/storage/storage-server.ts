@@ -68,6 +68,9 @@ export interface StorageServerOptions {
   stopGraceMs?: number;
 }
 
+/** How long a sync request from an unknown address waits for a fresher member list. */
+const MEMBER_WAIT_MS = 5000;
+
 function nowSec(): number {
   return Math.floor(Date.now() / 1000);
 }
@@ -122,6 +125,7 @@ export class StorageServer extends EventEmitter implements ReporterHost {
   private stopped: Promise<void> | null = null;
   private peakConnections = 0;
   private allowHost: ((ip: string) => boolean) | undefined;
+  private membersWait: Promise<void> | null = null;
   /** The background removal of upload temp files a kill -9 left (tests await it). */
   uploadTempSweep: Promise<number> = Promise.resolve(0);
 
@@ -293,6 +297,33 @@ export class StorageServer extends EventEmitter implements ReporterHost {
     this._names.source = source;
   }
 
+  /** An address of a storage of our group (not deleted), by the trackers' list or storage_ids.conf. */
+  private knownMember(ip: string): boolean {
+    if (this.groupMembers.some((m) => m.ip === ip && m.status !== STORAGE_STATUS.DELETED)) return true;
+    for (const e of this.storageIds.values()) if (e.group === this._groupName && e.hosts.includes(ip)) return true;
+    return false;
+  }
+
+  /**
+   * knownMember, or after the next member list the trackers push (at most MEMBER_WAIT_MS): a
+   * peer may connect before our first list arrives, or just after it joined.
+   */
+  private isGroupMember(ip: string): boolean | Promise<boolean> {
+    if (this.knownMember(ip)) return true;
+    // One wait shared by every request that asks meanwhile.
+    this.membersWait ??= new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.off('members', done);
+        this.membersWait = null;
+        resolve();
+      };
+      const timer = setTimeout(done, MEMBER_WAIT_MS);
+      this.on('members', done);
+    });
+    return this.membersWait.then(() => this.knownMember(ip));
+  }
+
   /** §3.8: the source storage's IP of a file; server ids go through the id list. */
   private sourceIpOf(source: FileSource): string {
     if ('ip' in source) return source.ip;
@@ -428,6 +459,7 @@ export class StorageServer extends EventEmitter implements ReporterHost {
       sourceIpOf: (s) => this.sourceIpOf(s),
       sync: this.syncReceiver ?? undefined,
       syncStatus: () => this.syncManager ? this.syncManager.status() : Promise.resolve([]),
+      isGroupMember: this.options.reporter === false ? undefined : (ip) => this.isGroupMember(ip),
     };
     this.server = new PacketServer<StorageContext>({
       name: 'storage',
