@@ -96,6 +96,7 @@ export class GroupRecord implements SelectableGroup<StorageRecord> {
     return best;
   }
 
+  get diskKnown(): boolean { return this.tightest !== undefined; }
   get freeMb(): number { return this.tightest?.freeMb ?? 0; }
   get totalMb(): number { return this.tightest?.totalMb ?? 0; }
 }
