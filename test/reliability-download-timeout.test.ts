@@ -38,8 +38,12 @@ test('a download whose client stops reading is cut after network_timeout', async
     sock = s;
     await new Promise<void>((r) => s.once('connect', () => r()));
     let received = 0;
-    s.on('data', (c: Buffer) => { received += c.length; });
-    const ended = new Promise<void>((r) => s.once('close', () => r()));
+    // Done when the server closes the connection, or when the whole response arrived (the server
+    // kept the connection: the defect). Bounded either way.
+    let whole!: () => void;
+    const ended = new Promise<void>((r) => { whole = r; s.once('close', () => r()); });
+    const bound = setTimeout(whole, 30000);
+    s.on('data', (c: Buffer) => { received += c.length; if (received >= 10 + size) whole(); });
     s.on('error', () => {});
     const req = encodeDownloadRequest(0, 0, 'group1', name);
     s.write(Buffer.concat([encodeHeader(req.length, CMD.DOWNLOAD_FILE, 0), req]));
@@ -49,6 +53,7 @@ test('a download whose client stops reading is cut after network_timeout', async
     await new Promise((r) => setTimeout(r, 3500));
     s.resume();
     await ended;
+    clearTimeout(bound);
     assert.ok(received < 10 + size, `the server cut the download (got ${received} of ${10 + size} bytes after a ${Date.now() - stalledAt} ms stall)`);
   } finally {
     sock?.destroy();

@@ -63,7 +63,12 @@ test('first pages of limit 1 on 100 connections keep no per-connection copy of t
     assert.equal(p0.more, true);
     const base = heapUsed();
     for (let i = 0; i < 100; i++) conns.push(await ClientConnection.connect(addr.host, addr.port, { networkTimeout: 30 }));
-    const pages = await Promise.all(conns.slice(1).map(firstPage));
+    // Bounded: a replay of the whole binlog per request made this take minutes.
+    let bound: NodeJS.Timeout | undefined;
+    const pages = await Promise.race([
+      Promise.all(conns.slice(1).map(firstPage)),
+      new Promise<never>((_, reject) => { bound = setTimeout(() => reject(new Error('100 first pages took more than 60 s')), 60000); }),
+    ]).finally(() => clearTimeout(bound));
     for (const p of pages) assert.deepEqual(p.files, p0.files);
     const grown = heapUsed() - base;
     // A copy of 20,000 entries per connection would be ~100 × 2.5 MB.
