@@ -147,8 +147,16 @@ describe('store path (§8.3)', () => {
     assert.equal(chooseStorePath(twoPaths(100, 100), 2, { ...base, useTrunk: true, trunkFreeMb: 1000 }).index, 0);
   });
 
-  test('no disk report yet ⇒ ENOSPC', () => {
-    assert.equal(errno(() => chooseStorePath(storage('s', { paths: [] }), 1, base)), 'ENOSPC');
+  test('no disk report yet: the path is unknown, not full (issue 15: no ENOSPC after a tracker restart)', () => {
+    assert.equal(chooseStorePath(storage('s', { paths: [], currentWritePath: 1 }), 2, base).index, 1);
+    assert.equal(chooseStorePath(storage('s', { paths: [] }), 1, base).index, 0);
+  });
+
+  test('a group no live member has reported disks for is not refused; one that reported full is', () => {
+    const restarted = group('g1', { freeMb: 0, totalMb: 0, diskKnown: false });
+    assert.equal(errno(() => checkExplicitGroup(restarted, 'g1', policy())), 'no error');
+    assert.equal(chooseStoreGroup([restarted], 0, policy()).index, 0);
+    assert.equal(errno(() => checkExplicitGroup({ ...restarted, diskKnown: true }, 'g1', policy())), 'ENOSPC');
   });
 
   test('mode 2 keeps current_write_path; the report moves it to a strictly freer path', () => {

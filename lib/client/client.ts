@@ -16,6 +16,7 @@ import type { HostPort } from '../config/values.ts';
 import { loadStorageIds, type StorageIdEntry } from '../config/storage-ids.ts';
 import { ConnectionPool, connectError, withSubject, type Lease } from './pool.ts';
 import { TrackerClient, type TrackerSpec } from './tracker-client.ts';
+import { uploadWithFailover } from './upload-failover.ts';
 import * as storage from './storage-client.ts';
 import type { Content } from './storage-client.ts';
 
@@ -292,7 +293,21 @@ export class FdfsClient {
     const blob = opts.metadata ? encodeMeta(opts.metadata, subject) : undefined;
     const content = await toContent(source, opts.size, subject);
     const target = await noSpaceExplained(this.tracker.queryStore(opts.group));
-    return noSpaceExplained(this.#storageRun(target, (conn) => this.#uploadOn(conn, target, content, ext, opts.appender ?? false, blob), { subject: formatAddress(target.ip, target.port) }));
+    const run = (t: StoreTarget) => noSpaceExplained(this.#storageRun(t, (conn) => this.#uploadOn(conn, t, content, ext, opts.appender ?? false, blob), { subject: formatAddress(t.ip, t.port) }));
+    // A stream cannot be sent twice; a path or a buffer goes to another storage if this one does not answer.
+    if (typeof source !== 'string' && !(source instanceof Uint8Array)) return run(target);
+    return uploadWithFailover(target, run, () => this.#otherStoreTargets(opts.group));
+  }
+
+  /** Where else an upload may go: the writable members of a group (106/107), and for no group 101 again. */
+  async #otherStoreTargets(group: string | undefined): Promise<StoreTarget[]> {
+    const all = await this.tracker.queryStoreAll(group).catch(() => null);
+    const out: StoreTarget[] = all ? all.servers.map((s) => ({ ...s, group: all.group, storePathIndex: all.storePathIndex })) : [];
+    if (group === undefined) {
+      const again = await this.tracker.queryStore().catch(() => null);
+      if (again) out.push(again);
+    }
+    return out;
   }
 
   async #uploadOn(conn: ClientConnection, target: StoreTarget, content: Content, ext: string, appender: boolean, blob: Buffer | undefined): Promise<string> {

@@ -23,6 +23,7 @@ import {
   timeOfDayType,
   type ValueType,
 } from './values.ts';
+import { ALLOW_HOSTS_ALLOWED, isAllowHostsEntry } from '../net/allow-hosts.ts';
 
 // ---------------------------------------------------------------------------------------------
 // Key definitions
@@ -145,7 +146,7 @@ const DAEMON_KEYS = {
   base_path: required(path, 'directory for data and log files; a relative path is taken from the current directory'),
   max_connections: opt(count, 256, 'concurrent connections; a connection beyond this is closed at once (§1.4)'),
   log_level: opt(logLevel, 'info', 'emerg, alert, crit, error, warn, notice, info or debug'),
-  allow_hosts: list(stringType({ allowEmpty: false }), ['*'], 'client addresses allowed to connect (repeatable; * = all; CIDR and [a-b] ranges as in FastDFS)'),
+  allow_hosts: list(stringType({ allowEmpty: false, check: isAllowHostsEntry, allowed: ALLOW_HOSTS_ALLOWED }), ['*'], 'client addresses allowed to connect (repeatable; * = all; CIDR and [a-b] ranges as in FastDFS)'),
   use_connection_pool: opt(bool, false, 'keep outgoing connections open for reuse (§1.4)'),
   connection_pool_max_idle_time: opt(seconds, 3600, 'seconds a pooled connection may stay idle before it is closed'),
   run_by_group: IGNORED_RUN_BY,

@@ -108,8 +108,23 @@ export class Connection {
 
   get address(): string { return formatAddress(this.remoteIp, this.remotePort); }
 
+  /**
+   * §1.4: a response the peer does not read is cut after network_timeout. The socket's idle
+   * timer alone takes twice that (Node skips one expiry while a write is still queued), so a
+   * write waiting for 'drain' gets its own deadline.
+   */
   write(data: Uint8Array): Promise<void> | undefined {
-    return writeSocket(this.socket, data);
+    const pending = writeSocket(this.socket, data);
+    if (!pending) return undefined;
+    const ms = this.server.timeoutMs;
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.server.log('debug', `${this.address}: peer stopped reading for ${ms / 1000} s, closing`);
+        this.destroy();
+        reject(new FdfsError('ETIMEDOUT', `peer stopped reading for ${ms / 1000} s`, { subject: this.address }));
+      }, ms);
+      pending.then(() => { clearTimeout(timer); resolve(); }, (err: unknown) => { clearTimeout(timer); reject(err); });
+    });
   }
 
   close(): void {
@@ -213,6 +228,11 @@ export class PacketServer<S> extends EventEmitter {
     this.server.on('error', (e) => this.emit('error', e));
   }
 
+  /** §1.4 network_timeout in ms (≤ 0 ⇒ 60 s). */
+  get timeoutMs(): number {
+    return (this.options.networkTimeout > 0 ? this.options.networkTimeout : 60) * 1000;
+  }
+
   log(level: 'debug' | 'info' | 'warn' | 'error', msg: string): void {
     this.options.log?.(level, msg);
   }
@@ -230,8 +250,7 @@ export class PacketServer<S> extends EventEmitter {
     socket.setNoDelay(true);
     const conn = new Connection(socket, this);
     this.connections.add(conn);
-    const timeout = (this.options.networkTimeout > 0 ? this.options.networkTimeout : 60) * 1000;
-    socket.setTimeout(timeout, () => conn.onTimeout());
+    socket.setTimeout(this.timeoutMs, () => conn.onTimeout());
     socket.on('error', () => { /* reported through the reader */ });
     socket.on('close', () => {
       conn.closed = true;

@@ -98,17 +98,19 @@ export async function readBinlogIndex(dir: string): Promise<{ currentWrite: numb
 /** Replace a small file atomically: a crash leaves the old or the new content, never half. */
 export async function writeFileAtomic(file: string, data: string | Buffer, fsync = true): Promise<void> {
   const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-  const fh = await fs.open(tmp, 'w', 0o644);
   try {
-    await fh.writeFile(data);
-    if (fsync) await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
+    const fh = await fs.open(tmp, 'w', 0o644);
+    try {
+      await fh.writeFile(data);
+      if (fsync) await fh.sync();
+    } finally {
+      await fh.close();
+    }
     await fs.rename(tmp, file);
   } catch (err) {
-    await fs.rm(tmp, { force: true });
+    // A full disk fails the write, not the rename: the temp file must go in every case, or
+    // each retry leaves one more behind.
+    await fs.rm(tmp, { force: true }).catch(() => {});
     throw err;
   }
 }

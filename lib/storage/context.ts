@@ -87,4 +87,10 @@ export interface StorageContext {
   readonly sync?: SyncReceiver;
   /** Outgoing replication per peer (FDFS_SYNC_STATUS, lib/protocol/sync-status.ts); absent in bare tests. */
   syncStatus?(): Promise<PeerSyncStatus[]>;
+  /**
+   * Whether `ip` is an address of a storage of our group, as the trackers and storage_ids.conf
+   * know them; sync commands from anyone else are refused (handlers/peer-only.ts). Absent when
+   * the storage runs without trackers (no member list to check against).
+   */
+  isGroupMember?(ip: string): boolean | Promise<boolean>;
 }

@@ -6,7 +6,8 @@ import type { StorageConfig } from '../config/storage-config.ts';
 import { parseStorageIds, type StorageIdEntry } from '../config/storage-ids.ts';
 import { parseBool, parseReservedSpace } from '../config/values.ts';
 import { PacketServer } from '../net/packet-server.ts';
-import { allowHostsMatcher } from '../net/allow-hosts.ts';
+import { loadAllowHosts } from '../net/allow-hosts.ts';
+import { checkListenAddress, listenError } from '../net/listen-check.ts';
 import { STORAGE_STATUS } from '../protocol/codes.ts';
 import { FdfsError, toFdfsError } from '../protocol/errno.ts';
 import type { FileSource } from '../protocol/filename.ts';
@@ -14,6 +15,7 @@ import { formatAddress } from '../protocol/ip.ts';
 import type { StorageBrief, StorageStat } from '../protocol/records.ts';
 import type { PathUsage, SyncSource } from '../protocol/storage-tracker.ts';
 import { silentLogger, type Logger } from '../util/log.ts';
+import { STATE_TEMP, sweepTempFiles } from '../util/temp-sweep.ts';
 import { BinlogWriter } from './binlog.ts';
 import { StorageCounters, type StorageContext, type TrackerParameters } from './context.ts';
 import { FileLocks } from './file-locks.ts';
@@ -26,6 +28,7 @@ import { MetadataStore } from './metadata-store.ts';
 import type { ReporterHost } from './reporter-host.ts';
 import { readStatFile, writeStatFile } from './stat-file.ts';
 import { StorePaths } from './store-paths.ts';
+import { sweepUploadTemps } from './upload-temp-sweep.ts';
 import { SyncReceiver } from './sync/receiver.ts';
 import { SyncManager, type SyncReporter } from './sync/sync-manager.ts';
 import { TrackerReporter } from './tracker-reporter.ts';
@@ -64,6 +67,9 @@ export interface StorageServerOptions {
   /** How long stop() lets requests in flight finish. Default 10 s. */
   stopGraceMs?: number;
 }
+
+/** How long a sync request from an unknown address waits for a fresher member list. */
+const MEMBER_WAIT_MS = 5000;
 
 function nowSec(): number {
   return Math.floor(Date.now() / 1000);
@@ -118,6 +124,10 @@ export class StorageServer extends EventEmitter implements ReporterHost {
   private state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
   private stopped: Promise<void> | null = null;
   private peakConnections = 0;
+  private allowHost: ((ip: string) => boolean) | undefined;
+  private membersWait: Promise<void> | null = null;
+  /** The background removal of upload temp files a kill -9 left (tests await it). */
+  uploadTempSweep: Promise<number> = Promise.resolve(0);
 
   constructor(config: StorageConfig, log: Logger = silentLogger, options: StorageServerOptions = {}) {
     super();
@@ -287,6 +297,33 @@ export class StorageServer extends EventEmitter implements ReporterHost {
     this._names.source = source;
   }
 
+  /** An address of a storage of our group (not deleted), by the trackers' list or storage_ids.conf. */
+  private knownMember(ip: string): boolean {
+    if (this.groupMembers.some((m) => m.ip === ip && m.status !== STORAGE_STATUS.DELETED)) return true;
+    for (const e of this.storageIds.values()) if (e.group === this._groupName && e.hosts.includes(ip)) return true;
+    return false;
+  }
+
+  /**
+   * knownMember, or after the next member list the trackers push (at most MEMBER_WAIT_MS): a
+   * peer may connect before our first list arrives, or just after it joined.
+   */
+  private isGroupMember(ip: string): boolean | Promise<boolean> {
+    if (this.knownMember(ip)) return true;
+    // One wait shared by every request that asks meanwhile.
+    this.membersWait ??= new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.off('members', done);
+        this.membersWait = null;
+        resolve();
+      };
+      const timer = setTimeout(done, MEMBER_WAIT_MS);
+      this.on('members', done);
+    });
+    return this.membersWait.then(() => this.knownMember(ip));
+  }
+
   /** §3.8: the source storage's IP of a file; server ids go through the id list. */
   private sourceIpOf(source: FileSource): string {
     if ('ip' in source) return source.ip;
@@ -300,6 +337,9 @@ export class StorageServer extends EventEmitter implements ReporterHost {
     if (this.state !== 'new') throw new Error(`storage server already ${this.state}`);
     this.state = 'starting';
     try {
+      // Both are quick and either can fail: before the sub-directories are made.
+      this.allowHost = await loadAllowHosts(this.config.allow_hosts);
+      await checkListenAddress(this.config.bind_addr || undefined, this._port);
       await this.openState();
       await this.listen();
       await this.bootstrap();
@@ -346,6 +386,9 @@ export class StorageServer extends EventEmitter implements ReporterHost {
     }
     if (!st.isDirectory()) throw new FdfsError('ENOTDIR', `base_path ${c.base_path} is not a directory`, { subject: c.base_path });
     await fs.mkdir(this.syncDir, { recursive: true });
+    // Before anything writes state: mark, stat and flag temp files of failed writes (a full disk).
+    const swept = await sweepTempFiles(this.syncDir, { match: STATE_TEMP }) + await sweepTempFiles(this.dataDir, { match: STATE_TEMP });
+    if (swept > 0) this.log('info', `removed ${swept} temp file(s) left by failed state writes`);
 
     const flag = await readInitFlag(this.initFlagFile);
     const firstStart = flag === null;
@@ -365,6 +408,7 @@ export class StorageServer extends EventEmitter implements ReporterHost {
     this.syncReceiver = new SyncReceiver(this.syncDir, this.log);
     await this.syncReceiver.load();
     await this.syncReceiver.removeLeftovers(c.store_paths.map((_, i) => storePaths.dataDir(i)));
+    this.uploadTempSweep = sweepUploadTemps(storePaths, Date.now(), this.log);
     if (c.check_store_path_mark) await this.checkStorePathMarks();
     if (firstStart) await this.saveInitFlag();
 
@@ -421,6 +465,7 @@ export class StorageServer extends EventEmitter implements ReporterHost {
       sourceIpOf: (s) => this.sourceIpOf(s),
       sync: this.syncReceiver ?? undefined,
       syncStatus: () => this.syncManager ? this.syncManager.status() : Promise.resolve([]),
+      isGroupMember: this.options.reporter === false ? undefined : (ip) => this.isGroupMember(ip),
     };
     this.server = new PacketServer<StorageContext>({
       name: 'storage',
@@ -431,7 +476,7 @@ export class StorageServer extends EventEmitter implements ReporterHost {
       maxBodyLength: c.buff_size,
       closeOnEinval: true,
       maxConnections: c.max_connections,
-      allowHost: allowHostsMatcher(c.allow_hosts),
+      allowHost: this.allowHost,
       log: (level, msg) => this.log(level, msg),
     });
     // A listen failure (EADDRINUSE) rejects listen() below; without a listener the re-emitted
@@ -440,7 +485,14 @@ export class StorageServer extends EventEmitter implements ReporterHost {
     this.server.on('connection', () => {
       this.peakConnections = Math.max(this.peakConnections, this.server?.connections.size ?? 0);
     });
-    const addr = await this.server.listen(this._port, c.bind_addr || undefined);
+    // Without a listener an 'error' of the PacketServer would be thrown, stack trace and all.
+    const onListenError = () => {};
+    this.server.on('error', onListenError);
+    const addr = await this.server.listen(this._port, c.bind_addr || undefined).catch((err: unknown) => {
+      throw listenError(err, c.bind_addr, this._port);
+    });
+    this.server.off('error', onListenError);
+    this.server.on('error', (err: Error) => this.log('error', `listener: ${err.message}`));
     this._port = addr.port;
   }
 

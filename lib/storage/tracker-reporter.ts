@@ -13,6 +13,7 @@ import {
 } from '../protocol/storage-tracker.ts';
 import { silentLogger, type Logger } from '../util/log.ts';
 import type { ReporterHost } from './reporter-host.ts';
+import { SpaceWatch } from './space-watch.ts';
 import {
   connectTracker, fetchStorageIds, getGroupName, getMyIp, getParameters, getServerId, getStorageStatus,
   isTrackerLeader, localIpOf, remoteIpOf, reportStatusToTrackers, trackerLine, withTracker,
@@ -170,6 +171,7 @@ export class TrackerReporter extends EventEmitter {
   private leaderAddress: string | null = null;
   private activeSeen = false;
   private syncStepLock: Promise<void> = Promise.resolve();
+  private readonly spaceWatch = new SpaceWatch({ diskUsage: () => this.host.diskUsage(), reserve: () => this.params?.get('reserved_storage_space'), onCross: () => { for (const l of this.links) l.sleeper.wake(); } });
   /** The start-up round in flight, so that stop() can wait for its short connections. */
   private bootRound: Promise<void> | null = null;
   private reportTimer: NodeJS.Timeout | null = null;
@@ -358,6 +360,7 @@ export class TrackerReporter extends EventEmitter {
     this.assertRunning();
     if (this.started) return;
     this.started = true;
+    this.spaceWatch.start();
     for (const link of this.links) {
       link.loop = this.runLink(link).catch((err) => {
         // Loops handle their own errors; reaching this is a bug, not a tracker problem.
@@ -417,6 +420,7 @@ export class TrackerReporter extends EventEmitter {
   stop(): Promise<void> {
     if (this.stopPromise) return this.stopPromise;
     this.stopping = true;
+    this.spaceWatch.stop();
     this.resolveStopped();
     if (this.reportTimer) clearTimeout(this.reportTimer);
     this.reportTimer = null;
@@ -545,7 +549,7 @@ export class TrackerReporter extends EventEmitter {
           syncReported = count;
           lastSyncReport = now;
         }
-        if (now - lastDisk >= this.statReportMs) {
+        if (now - lastDisk >= this.statReportMs || this.spaceWatch.crossedSince(lastDisk)) {
           await this.diskReport(link, conn);
           lastDisk = now;
         }

@@ -3,6 +3,7 @@ import { STORAGE_STATUS as ST } from '../protocol/codes.ts';
 import { RW_MODE, emptyStorageStat, type StorageStat } from '../protocol/records.ts';
 import type { SyncTimestamp } from '../protocol/storage-tracker.ts';
 import type { PathSpace, SelectableGroup, SelectableStorage } from './selection.ts';
+import { withLiveLinks } from './link-watch.ts';
 
 /**
  * The tracker's picture of the cluster: groups sorted by name, members by id (PROTOCOL.md §8).
@@ -83,8 +84,9 @@ export class GroupRecord implements SelectableGroup<StorageRecord> {
     return [...this.members].sort((a, b) => byteOrder(a.id, b.id));
   }
 
-  get writable(): StorageRecord[] { return this.sorted.filter((m) => m.writable); }
-  get readable(): StorageRecord[] { return this.sorted.filter((m) => m.readable); }
+  // Members whose report link went silent are left out while others remain (link-watch.ts).
+  get writable(): StorageRecord[] { return withLiveLinks(this.sorted.filter((m) => m.writable)); }
+  get readable(): StorageRecord[] { return withLiveLinks(this.sorted.filter((m) => m.readable)); }
 
   /** The live member with the least free space among those that reported their disks (§8.1). */
   private get tightest(): StorageRecord | undefined {
@@ -96,6 +98,7 @@ export class GroupRecord implements SelectableGroup<StorageRecord> {
     return best;
   }
 
+  get diskKnown(): boolean { return this.tightest !== undefined; }
   get freeMb(): number { return this.tightest?.freeMb ?? 0; }
   get totalMb(): number { return this.tightest?.totalMb ?? 0; }
 }

@@ -1,12 +1,13 @@
 import { Buffer } from 'node:buffer';
 import { existsSync } from 'node:fs';
-import { appendFile, mkdir, open, readFile, rename, stat } from 'node:fs/promises';
+import { appendFile, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { STORAGE_STATUS as ST } from '../protocol/codes.ts';
 import { FdfsError } from '../protocol/errno.ts';
 import { STAT_COUNTERS, type StatCounter } from '../protocol/records.ts';
 import { formatAddress } from '../protocol/ip.ts';
 import type { Logger } from '../util/log.ts';
+import { STATE_TEMP, sweepTempFiles } from '../util/temp-sweep.ts';
 import { Cluster, type GroupRecord, type StorageRecord } from './cluster.ts';
 
 /**
@@ -209,16 +210,22 @@ export function changelogChunkSize(remaining: number): number {
   return remaining > 8202 ? 8182 : Math.max(0, remaining);
 }
 
-async function writeAtomic(path: string, text: string): Promise<void> {
+export async function writeAtomic(path: string, text: string): Promise<void> {
   const tmp = `${path}.tmp`;
-  const fh = await open(tmp, 'w', 0o644);
   try {
-    await fh.writeFile(text, 'latin1');
-    await fh.sync();
-  } finally {
-    await fh.close();
+    const fh = await open(tmp, 'w', 0o644);
+    try {
+      await fh.writeFile(text, 'latin1');
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, path);
+  } catch (err) {
+    // A half-written temp file on a full disk only takes space the next attempt needs.
+    await rm(tmp, { force: true }).catch(() => {});
+    throw err;
   }
-  await rename(tmp, path);
 }
 
 async function readIfExists(path: string): Promise<string | undefined> {
@@ -251,6 +258,8 @@ export class TrackerStore {
   async init(): Promise<void> {
     await mkdir(this.dataDir, { recursive: true });
     await mkdir(this.logsDir, { recursive: true });
+    const swept = await sweepTempFiles(this.dataDir, { match: STATE_TEMP });
+    if (swept > 0) this.log('info', `removed ${swept} temp file(s) a failed write left in ${this.dataDir}`);
     try {
       this.changelogSize = (await stat(join(this.dataDir, CHANGELOG_FILE))).size;
     } catch (err) {

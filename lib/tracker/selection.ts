@@ -34,6 +34,8 @@ export interface SelectableGroup<S extends SelectableStorage = SelectableStorage
   writable: readonly S[];
   /** ACTIVE members with read permission, sorted by id. */
   readable: readonly S[];
+  /** False while no live member has reported its disks yet (after a tracker restart). */
+  diskKnown?: boolean;
 }
 
 export type StoreLookup = 0 | 1 | 2;
@@ -55,6 +57,9 @@ export function hasReserve(freeMb: number, totalMb: number, reserved: ReservedSp
 
 /** The reserve check of a group on its disk space alone. */
 export function groupDiskOk(g: SelectableGroup, reserved: ReservedSpace): boolean {
+  // Issue 15: a tracker that has no disk report yet does not know the group is full; refusing
+  // with ENOSPC until the first report (right after a restart) refused every upload.
+  if (g.diskKnown === false) return true;
   return hasReserve(g.freeMb, g.totalMb, reserved);
 }
 
@@ -180,7 +185,8 @@ export function pathHasReserve(p: PathSpace | undefined, extraMb: number, reserv
 export function chooseStorePath(s: SelectableStorage, pathCount: number, policy: { reserved: ReservedSpace; useTrunk: boolean; storePath: StorePathMode; trunkFreeMb: number }): { index: number; nextCurrentWritePath: number } {
   const count = Math.max(1, pathCount);
   let index = s.currentWritePath >= 0 && s.currentWritePath < count ? s.currentWritePath : 0;
-  if (!pathHasReserve(s.paths[index], 0, policy.reserved, count)) {
+  // No disk report from this storage yet: its paths are unknown, not full (it refuses itself).
+  if (s.paths.length > 0 && !pathHasReserve(s.paths[index], 0, policy.reserved, count)) {
     index = -1;
     for (let i = 0; i < count && index < 0; i++) if (pathHasReserve(s.paths[i], 0, policy.reserved, count)) index = i;
     if (index < 0 && policy.useTrunk) {

@@ -6,7 +6,7 @@ import { PacketServer, type Connection } from '../net/packet-server.ts';
 import { effectiveResponseIpAddrSize, ipv6Enabled, type TrackerConfig } from '../config/tracker-config.ts';
 import { loadStorageIds } from '../config/storage-ids.ts';
 import { silentLogger, type Logger } from '../util/log.ts';
-import { allowHostsMatcher } from '../net/allow-hosts.ts';
+import { loadAllowHosts } from '../net/allow-hosts.ts';
 import { Cluster, type StatusChange, type StorageRecord } from './cluster.ts';
 import { connData, type TrackerContext } from './context.ts';
 import { trackerHandlers } from './handlers/index.ts';
@@ -132,7 +132,7 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
       maxBodyLength: config.buff_size,
       closeOnEinval: false,
       maxConnections: config.max_connections,
-      allowHost: allowHostsMatcher(config.allow_hosts),
+      allowHost: await loadAllowHosts(config.allow_hosts),
       log: this.log,
     });
     server.on('connection', () => {

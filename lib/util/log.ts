@@ -1,4 +1,5 @@
 import process from 'node:process';
+import { LogLimiter } from './log-limiter.ts';
 
 // One small logger for every daemon: stderr, one line per event, level filtered.
 // (stdout is reserved for the ready line and command output.)
@@ -11,14 +12,22 @@ export interface Logger {
   child(prefix: string): Logger;
 }
 
+/**
+ * `limiter` (shared with child loggers) rate-limits repeated lines; pass null to write every
+ * line.
+ */
 export function createLogger(prefix: string, minLevel: LogLevel = (process.env.FDFS_LOG_LEVEL as LogLevel) || 'info',
-  sink: (line: string) => void = (l) => process.stderr.write(l)): Logger {
+  sink: (line: string) => void = (l) => process.stderr.write(l), limiter: LogLimiter | null = new LogLimiter()): Logger {
   const min = ORDER[minLevel] ?? ORDER.info;
   const log = ((level: LogLevel, msg: string) => {
     if (ORDER[level] < min) return;
-    sink(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${prefix}: ${msg}\n`);
+    const line = `${prefix}: ${msg}`;
+    if (limiter && !limiter.admit(level, line)) return;
+    sink(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${line}\n`);
   }) as Logger;
-  log.child = (p: string) => createLogger(`${prefix} ${p}`, minLevel, sink);
+  // Summaries name the prefix inside the suppressed line they quote.
+  limiter?.attach((level, msg) => sink(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${msg}\n`));
+  log.child = (p: string) => createLogger(`${prefix} ${p}`, minLevel, sink, limiter);
   return log;
 }
 

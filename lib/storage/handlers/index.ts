@@ -9,6 +9,7 @@ import { download } from './download.ts';
 import { getMetadata } from './get-metadata.ts';
 import { listFiles } from './list-files.ts';
 import { modifyFile } from './modify.ts';
+import { PEER_ONLY_COMMANDS, peerOnly } from './peer-only.ts';
 import { queryFileInfo } from './query-file-info.ts';
 import { regenerateAppenderName } from './regenerate.ts';
 import { setMetadata } from './set-metadata.ts';
@@ -78,7 +79,7 @@ function guard(h: Handler<StorageContext>): Handler<StorageContext> {
 export function storageHandlers(before?: () => Promise<void> | void): Map<number, Handler<StorageContext>> {
   const map = new Map<number, Handler<StorageContext>>();
   for (const [cmd, h] of TABLE) {
-    const g = guard(h);
+    const g = guard(PEER_ONLY_COMMANDS.has(cmd) ? peerOnly(h) : h);
     map.set(cmd, before ? async (req, ctx) => { await before(); return g(req, ctx); } : g);
   }
   return map;

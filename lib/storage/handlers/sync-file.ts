@@ -2,11 +2,14 @@ import type { Buffer } from 'node:buffer';
 import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import { CMD } from '../../protocol/codes.ts';
+import { crc32 } from '../../protocol/crc32.ts';
 import { FdfsError } from '../../protocol/errno.ts';
+import { decodeFileName } from '../../protocol/filename.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
 import { SYNC_FILE_FIXED_LEN, decodeSyncFileHeader } from '../sync/codec.ts';
 import { checkGroup, locate } from './common.ts';
+import { fileCrc32 } from './io.ts';
 import {
   checkNameLength, discard, logApplied, lstatOrNull, receiveInto, tempPathFor, withFileLock,
 } from './sync-common.ts';
@@ -39,6 +42,18 @@ function placeSmall(tmp: string, dest: string, data: Buffer, ts: number): void {
   }
 }
 
+/** Size and CRC32 a normal file's name carries (§6.3); null for names that carry neither. */
+function claimedByName(name: string): { size: number; crc32: number } | null {
+  const d = decodeFileName(name);
+  return d && d.type === 'normal' && !d.isTrunk ? { size: d.nameSize, crc32: d.crc32 >>> 0 } : null;
+}
+
+function checkCrc(actual: number, claimed: number, name: string): void {
+  if (actual >>> 0 !== claimed) {
+    throw new FdfsError('EINVAL', `content CRC32 ${(actual >>> 0).toString(16)} differs from the name's ${claimed.toString(16)}`, { subject: name });
+  }
+}
+
 /**
  * The content goes to `data/.cp<seq>.tmp`, gets the source timestamp as mtime, and is renamed into
  * place, so a reader never sees a half-received file (not even after a kill -9: start-up removes
@@ -68,7 +83,14 @@ export async function syncFile(req: Request, ctx: StorageContext): Promise<void>
     throw new FdfsError('EEXIST', 'already here (no content sent)', { subject: name });
   }
 
+  // Issue 15: content that contradicts its name never lands (a peer's bug, or a stranger
+  // overwriting a file under an ID that says 17 bytes with 23 other bytes).
+  const claimed = claimedByName(name);
+  if (claimed && h.fileSize % 2 ** 32 !== claimed.size % 2 ** 32) {
+    throw new FdfsError('EINVAL', `content of ${h.fileSize} bytes for a name that says ${claimed.size}`, { subject: name });
+  }
   const small = h.fileSize <= SMALL_FILE ? await req.read(h.fileSize) : null;
+  if (small && claimed) checkCrc(crc32(small), claimed.crc32, name);
   await withFileLock(ctx, f.path, async () => {
     if (!update) {
       const st = small ? fsSync.lstatSync(f.path, { throwIfNoEntry: false }) : await lstatOrNull(f.path);
@@ -110,6 +132,9 @@ export async function syncFile(req: Request, ctx: StorageContext): Promise<void>
       } finally {
         await fh.close().catch(() => {});
       }
+      // Large contents are CRC-checked when they would replace a file (one more read of what was
+      // just written); a new file's content is checked by its size.
+      if (claimed && await lstatOrNull(f.path)) checkCrc(await fileCrc32(tmp), claimed.crc32, name);
       await fs.rename(tmp, f.path);
       placed = true;
     } finally {

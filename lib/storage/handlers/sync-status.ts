@@ -1,15 +1,41 @@
 import type { Buffer } from 'node:buffer';
 import type { Request } from '../../net/packet-server.ts';
-import { decodeSyncStatusRequest, encodeSyncStatusResponse } from '../../protocol/sync-status.ts';
+import { decodeSyncStatusRequest, encodeSyncStatusResponse, type PeerSyncStatus } from '../../protocol/sync-status.ts';
 import type { StorageContext } from '../context.ts';
 import { checkGroup } from './common.ts';
 
 // FDFS_SYNC_STATUS (122), an fdfs extension (codec and layout: lib/protocol/sync-status.ts): how
 // far each peer is behind this storage's binlog. A group other than ours is EINVAL.
 
+/**
+ * How long one answer serves every asker. Counting a peer's backlog reads up to 64 MiB of binlog
+ * (BEHIND_SCAN_LIMIT); issue 15: without sharing, every `fdfs list` of every client paid that
+ * per peer. Clients poll every few seconds, so a second-old count loses nothing.
+ */
+const FRESH_MS = 2000;
+
+interface Answer {
+  /** When the count finished (or started, while it runs). */
+  at: number;
+  settled: boolean;
+  peers: Promise<PeerSyncStatus[]>;
+}
+
+const answers = new WeakMap<StorageContext, Answer>();
+
+function currentStatus(ctx: StorageContext): Promise<PeerSyncStatus[]> {
+  const now = Date.now();
+  const a = answers.get(ctx);
+  // A count in progress is shared too (single flight), however long it takes.
+  if (a && (now - a.at < FRESH_MS || !a.settled)) return a.peers;
+  const next: Answer = { at: now, settled: false, peers: ctx.syncStatus ? ctx.syncStatus() : Promise.resolve([]) };
+  next.peers.then(() => { next.settled = true; next.at = Date.now(); }, () => { answers.delete(ctx); });
+  answers.set(ctx, next);
+  return next.peers;
+}
+
 export async function syncStatus(req: Request, ctx: StorageContext): Promise<Buffer> {
   const group = decodeSyncStatusRequest(await req.body());
   checkGroup(ctx, group);
-  const peers = ctx.syncStatus ? await ctx.syncStatus() : [];
-  return encodeSyncStatusResponse(peers);
+  return encodeSyncStatusResponse(await currentStatus(ctx));
 }

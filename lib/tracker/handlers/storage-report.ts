@@ -4,6 +4,7 @@ import { STORAGE_STAT_LEN, decodeStorageStat } from '../../protocol/records.ts';
 import { decodeDiskUsage, decodeSyncReport } from '../../protocol/storage-tracker.ts';
 import type { Request } from '../../net/packet-server.ts';
 import { changePushFor } from '../change-push.ts';
+import { noteBeat } from '../link-watch.ts';
 import type { TrackerContext } from '../context.ts';
 import { loadBalanceGroupIndex, loadBalancePath } from '../selection.ts';
 import { einval, joinedStorage, type HandlerEntry } from './common.ts';
@@ -28,6 +29,7 @@ async function beat(req: Request, ctx: TrackerContext) {
     if (++ctx.counters.statBeats % SAVE_EVERY === 0) void ctx.store.save('servers');
   }
   s.stat.last_heart_beat_time = now;
+  noteBeat(s);
   if (ctx.cluster.activate(s, 'heartbeat')) onActivated(ctx, s.group.name);
   return changePushFor(ctx, req.conn, s);
 }

@@ -4,8 +4,8 @@ import { FdfsError } from '../../protocol/errno.ts';
 import { FieldReader } from '../../protocol/fields.ts';
 import { STORAGE_BRIEF_LEN, decodeStorageBrief } from '../../protocol/records.ts';
 import type { Request } from '../../net/packet-server.ts';
-import { isAvailable } from '../cluster.ts';
-import type { TrackerContext } from '../context.ts';
+import { isAvailable, type GroupRecord } from '../cluster.ts';
+import { connData, type TrackerContext } from '../context.ts';
 import { idForIp } from '../id-index.ts';
 import { EMPTY, bodyOfLength, einval, groupField, joinedStorage, requireGroup, type HandlerEntry } from './common.ts';
 
@@ -19,6 +19,7 @@ import { EMPTY, bodyOfLength, einval, groupField, joinedStorage, requireGroup, t
 async function reportStatus(req: Request, ctx: TrackerContext) {
   const body = await bodyOfLength(req, GROUP_NAME_LEN + STORAGE_BRIEF_LEN, 'REPORT_STATUS');
   const g = requireGroup(ctx, groupField(body));
+  requireMemberOf(req, ctx, g);
   const r = new FieldReader(body);
   r.bytes(GROUP_NAME_LEN);
   const brief = decodeStorageBrief(r);
@@ -38,6 +39,23 @@ async function reportStatus(req: Request, ctx: TrackerContext) {
     void ctx.store.saveAll();
   }
   return EMPTY;
+}
+
+/**
+ * Issue 15: one 76 from a socket that never joined added a stranger to group1 (both storages then
+ * pushed it every file), and DELETED for a live member was applied. Only a storage of the group
+ * reports statuses. A C storage sends 76 on a connection of its own without a JOIN (§4.10:
+ * "connect, send, QUIT"), so membership is by the address it connects from: one of a member's
+ * addresses, or one storage_ids.conf gives a storage of the group. EACCES as for a missing JOIN
+ * (§1 errno table).
+ */
+function requireMemberOf(req: Request, ctx: TrackerContext, g: GroupRecord): void {
+  const joined = connData(req.conn).storage;
+  if (joined?.group === g) return;
+  const ip = req.conn.remoteIp;
+  if (g.members.some((m) => m.ips.includes(ip) && m.status !== ST.DELETED)) return;
+  if (ctx.ids?.entries.some((e) => e.group === g.name && e.hosts.includes(ip))) return;
+  throw new FdfsError('EACCES', `REPORT_STATUS from ${ip}, which is not a storage of group ${g.name}`, { subject: req.conn.address });
 }
 
 /** 85 REPLICA_CHG: a storage disagreeing with pushed statuses. The leader ignores it (§4.10). */
