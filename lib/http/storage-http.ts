@@ -103,14 +103,14 @@ export function fileRoute(host: StorageHttpHost, log: Logger): (ctx: HttpContext
     try {
       const st = fs.fstatSync(fd);
       if (!st.isFile()) { sendText(res, 404, 'not found'); return; }
-      const decoded = decodeFileName(logicName);
       const mtime = Math.floor(st.mtimeMs / 1000);
+      const nameTime = nameTimes.get(logicName);
       ctx.via = 'local';
       await sendFile(ctx, {
         fd,
         size: st.size,
         // §10: Last-Modified is the name's timestamp; an appender changes after it was named.
-        lastModified: decoded && !decoded.isAppender ? decoded.timestamp : mtime,
+        lastModified: nameTime && nameTime > 0 ? nameTime : mtime,
         etag: makeEtag(mtime, st.size),
         contentType: contentTypeOf(logicName, defaultType),
         downloadName: ctx.query.get('filename'),
@@ -120,6 +120,24 @@ export function fileRoute(host: StorageHttpHost, log: Logger): (ctx: HttpContext
     }
   };
 }
+
+/**
+ * Timestamp in a file name (§6.2), or −1 for appenders and undecodable names. Decoding costs
+ * more than the rest of a small-file request, and popular files are asked for again and again.
+ */
+const nameTimes = {
+  cache: new Map<string, number>(),
+  get(logicName: string): number {
+    let t = this.cache.get(logicName);
+    if (t === undefined) {
+      const d = decodeFileName(logicName);
+      t = d && !d.isAppender ? d.timestamp : -1;
+      if (this.cache.size >= 10_000) this.cache.clear();
+      this.cache.set(logicName, t);
+    }
+    return t;
+  },
+};
 
 function contentTypeOf(name: string, fallback: string): string {
   const t = mime.lookup(name);
