@@ -269,6 +269,38 @@ describe('HTTP on the storage', () => {
     assert.equal((await request(`${base(0)}/${id}`)).status, 404);
   });
 
+  test('slow readers: the daemon does not hold their files in memory', async () => {
+    const big = Buffer.alloc(32 * 1024 * 1024, 7);
+    const id = await uploadTo(addrOf(cluster.storages[0]!), big, { ext: 'bin' });
+    const pid = cluster.storages[0]!.child.pid!;
+    const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]) * 1024;
+    const baseline = rss();
+    const readers = await Promise.all(Array.from({ length: 8 }, () => new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = http.get(`${base(0)}/${id}`, { agent: false }, (res) => { res.pause(); resolve(res); });
+      req.on('error', reject);
+    })));
+    // Wait until nothing moves any more: the readers' sockets and the server's are full.
+    let last = -1;
+    let still = 0;
+    await waitFor('the transfers to stall', () => {
+      const now = readers.reduce((n, r) => n + r.socket.bytesRead, 0);
+      still = now === last ? still + 1 : 0;
+      last = now;
+      return still >= 5;
+    }, 20000, 100);
+    assert.ok(last < 8 * big.length / 2, `readers received ${last} bytes while paused`);
+    const growth = rss() - baseline;
+    assert.ok(growth < 64 * 1024 * 1024, `storage RSS grew by ${(growth / 1048576).toFixed(1)} MiB with 8 stalled 32 MiB downloads`);
+    const sizes = await Promise.all(readers.map((res) => new Promise<number>((resolve, reject) => {
+      let n = 0;
+      res.on('data', (c: Buffer) => { n += c.length; });
+      res.on('end', () => resolve(n));
+      res.on('error', reject);
+      res.resume();
+    })));
+    assert.deepEqual(sizes, Array(8).fill(big.length));
+  });
+
   test('/metrics parses and its counters move with uploads and downloads; /healthz says ACTIVE', async () => {
     const scrape = async (url: string) => {
       const r = await request(url);

@@ -12,6 +12,7 @@ interface DevArgs {
   data: string;
   'tracker-port': number;
   'storage-port': number;
+  'http-port': number;
 }
 
 export const devCommand: CommandModule<object, DevArgs> = {
@@ -20,7 +21,8 @@ export const devCommand: CommandModule<object, DevArgs> = {
   builder: (y) => y
     .option('data', { type: 'string', default: './data', describe: 'folder for all daemon data' })
     .option('tracker-port', { type: 'number', default: 22122, describe: 'tracker port on 127.0.0.1' })
-    .option('storage-port', { type: 'number', default: 23000, describe: 'storage port on 127.0.0.2 and 127.0.0.3' }) as never,
+    .option('storage-port', { type: 'number', default: 23000, describe: 'storage port on 127.0.0.2 and 127.0.0.3' })
+    .option('http-port', { type: 'number', default: 8888, describe: 'HTTP port of every daemon (files on the storages, /metrics and /healthz); 0 = none' }) as never,
   handler: async (argv) => {
     const data = path.resolve(argv.data);
     const dirs = { tracker: path.join(data, 'tracker'), s1: path.join(data, 'storage1'), s2: path.join(data, 'storage2') };
@@ -39,10 +41,12 @@ export const devCommand: CommandModule<object, DevArgs> = {
     };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // Every daemon has its own address, so they all share one HTTP port.
+    const http = argv['http-port'] > 0 ? ['--http-port', String(argv['http-port'])] : [];
     try {
       const tracker = await startDaemon({
         label: 'tracker',
-        args: ['tracker', 'start', '--bind', '127.0.0.1', '--port', String(argv['tracker-port']), '--base-path', dirs.tracker],
+        args: ['tracker', 'start', '--bind', '127.0.0.1', '--port', String(argv['tracker-port']), '--base-path', dirs.tracker, ...http],
         stderr: prefixed('tracker'),
       });
       daemons.push(tracker);
@@ -52,7 +56,7 @@ export const devCommand: CommandModule<object, DevArgs> = {
         startDaemon({
           label: label!,
           args: ['storage', 'start', '--group', 'group1', '--bind', ip!, '--port', String(argv['storage-port']),
-            '--base-path', dir!, '--tracker', trackerAddr],
+            '--base-path', dir!, '--tracker', trackerAddr, ...http],
           stderr: prefixed(label!),
         })));
       for (const s of storages) {

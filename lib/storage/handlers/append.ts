@@ -40,7 +40,7 @@ export async function appendFile(req: Request, ctx: StorageContext): Promise<Buf
       await fs.truncate(f.path, f.size).catch(() => {});
       throw err;
     }
-    c.count('success_append_bytes', received);
+    req.contentBytes = received;
     c.sourceUpdated();
     return Buffer.alloc(0);
   });

@@ -70,8 +70,6 @@ export async function download(req: Request, ctx: StorageContext): Promise<void>
       encodeHeader(total, CMD.RESP, 0).copy(out, 0);
       req.responded = true;
       await req.conn.write(out);
-      c.count('total_download_bytes', total);
-      c.count('success_download_bytes', total);
       return;
     }
 
@@ -100,8 +98,6 @@ export async function download(req: Request, ctx: StorageContext): Promise<void>
       // A rejected read must not go unhandled while we wait on the socket.
       next.catch(() => {});
       await req.conn.write(chunk);
-      c.count('total_download_bytes', chunk.length);
-      c.count('success_download_bytes', chunk.length);
     }
     closed = true;
     await closeAsync(fd).catch(() => {});

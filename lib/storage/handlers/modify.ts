@@ -44,7 +44,7 @@ export async function modifyFile(req: Request, ctx: StorageContext): Promise<Buf
     });
     // §7.2: `M <name> <offset> <bytes>`, timestamp = the new mtime.
     await ctx.binlog.append({ timestamp: mtime, op: 'M', name: logicName, extra: `${offset} ${bytes}` });
-    c.count('success_modify_bytes', received);
+    req.contentBytes = received;
     c.sourceUpdated();
     return Buffer.alloc(0);
   });

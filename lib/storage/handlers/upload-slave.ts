@@ -58,7 +58,7 @@ export async function uploadSlave(req: Request, ctx: StorageContext): Promise<Bu
     } finally {
       await fs.rm(content.path, { force: true }).catch(() => {});
     }
-    c.count('success_upload_bytes', content.received);
+    req.contentBytes = content.received;
     c.sourceUpdated();
     ctx.log('debug', `stored slave ${ctx.groupName}/${slaveName} (${content.received} bytes${useLink ? ', linked' : ''})`);
     return encodeFileIdResponse(ctx.groupName, slaveName);

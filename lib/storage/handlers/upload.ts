@@ -94,7 +94,7 @@ export async function upload(req: Request, ctx: StorageContext): Promise<Buffer>
   } finally {
     claim.release();
   }
-  c.count('success_upload_bytes', received);
+  req.contentBytes = received;
   c.sourceUpdated();
   ctx.log('debug', `stored ${ctx.groupName}/${name} (${received} bytes)`);
   return encodeFileIdResponse(ctx.groupName, name);
