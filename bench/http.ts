@@ -92,27 +92,35 @@ export async function runHttpBench(opts: { quick: boolean }): Promise<{ rows: Ro
     nginx = startNginx(path.join(cluster.dir, 'storage1', 'data'), host, nginxPort, cluster.group);
     await waitFor('nginx', () => httpOk(`http://${host}:${nginxPort}/${files.get(4096)![0]}`), 10000, 100);
     const nginxPid = nginx.child.pid!;
-    const duration = opts.quick ? 3 : 10;
-    for (const size of sizes) {
-      for (const [server, port, pid] of [['fdfs', fdfsPort, storagePid], ['nginx', nginxPort, nginxPid]] as const) {
-        const ids = files.get(size)!;
-        let n = 0;
-        const paths = ids.map((id) => `/${id}`);
-        const run = (d: number) => autocannon({
-          url: `http://${host}:${port}`, connections: 64, duration: d, pipelining: 1, timeout: 60,
-          requests: [{ method: 'GET', setupRequest: (req: Record<string, unknown>) => ({ ...req, path: paths[n++ % paths.length] }) }],
-        });
-        await run(1); // warm-up: page cache, JIT, keep-alive connections
-        const cpu0 = cpuMs(pid);
-        const r = await run(duration);
-        const cpu = cpuMs(pid) - cpu0;
-        rows.push({
-          server, size, requests: r.requests.total, errors: r.errors + r.non2xx,
-          reqPerSec: r.requests.average, mbPerSec: r.throughput.average / (1024 * 1024),
-          p50ms: r.latency.p50, p99ms: r.latency.p99, cpuMsPerReq: r.requests.total > 0 ? cpu / r.requests.total : 0,
-        });
+    const duration = opts.quick ? 3 : 8;
+    // Interleaved and best of `rounds`: the machine is shared, and a burst of someone else's work
+    // during one run would otherwise decide the ratio.
+    const rounds = opts.quick ? 1 : 2;
+    const best = new Map<string, Row>();
+    for (let round = 0; round < rounds; round++) {
+      for (const size of sizes) {
+        for (const [server, port, pid] of [['fdfs', fdfsPort, storagePid], ['nginx', nginxPort, nginxPid]] as const) {
+          const paths = files.get(size)!.map((id) => `/${id}`);
+          let n = 0;
+          const run = (d: number) => autocannon({
+            url: `http://${host}:${port}`, connections: 64, duration: d, pipelining: 1, timeout: 60,
+            requests: [{ method: 'GET', setupRequest: (req: Record<string, unknown>) => ({ ...req, path: paths[n++ % paths.length] }) }],
+          });
+          await run(2); // warm-up: page cache, JIT, keep-alive connections
+          const cpu0 = cpuMs(pid);
+          const r = await run(duration);
+          const cpu = cpuMs(pid) - cpu0;
+          const row: Row = {
+            server, size, requests: r.requests.total, errors: r.errors + r.non2xx,
+            reqPerSec: r.requests.average, mbPerSec: r.throughput.average / (1024 * 1024),
+            p50ms: r.latency.p50, p99ms: r.latency.p99, cpuMsPerReq: r.requests.total > 0 ? cpu / r.requests.total : 0,
+          };
+          const key = `${server} ${size}`;
+          if (!best.has(key) || best.get(key)!.reqPerSec < row.reqPerSec) best.set(key, row);
+        }
       }
     }
+    for (const size of sizes) for (const server of ['fdfs', 'nginx']) rows.push(best.get(`${server} ${size}`)!);
   } finally {
     if (nginx) {
       nginx.child.kill('SIGTERM');
@@ -133,6 +141,6 @@ export async function runHttpBench(opts: { quick: boolean }): Promise<{ rows: Ro
     const n = rows.find((r) => r.server === 'nginx' && r.size === size)!;
     return `${((f[key] / n[key]) * 100).toFixed(0)}%`;
   };
-  const ratios = `fdfs / nginx: 4 KiB ${ratio(4096, 'reqPerSec')} of its requests/s (aim ≥ 60%), 1 MiB ${ratio(1024 * 1024, 'mbPerSec')} of its MB/s (aim ≥ 80%); ${os.cpus().length} cores, 64 connections, nginx 1 worker`;
+  const ratios = `fdfs / nginx: 4 KiB ${ratio(4096, 'reqPerSec')} of its requests/s (aim ≥ 60%), 1 MiB ${ratio(1024 * 1024, 'mbPerSec')} of its MB/s (aim ≥ 80%); ${os.cpus().length} cores, 64 connections, nginx 1 worker, best of ${opts.quick ? 1 : 2} interleaved runs`;
   return { rows, table, ratios };
 }
