@@ -8,17 +8,18 @@ import { ClientConnection } from '../lib/net/client-connection.ts';
 import { CMD } from '../lib/protocol/codes.ts';
 import { runReplicationBench, formatReplicationResults } from './replication.ts';
 import { runBatchBench } from './batch.ts';
+import { runHttpBench } from './http.ts';
 import { tempDir } from '../test/helpers/cluster.ts';
 
-// `npm run bench [-- core|replication|batch|all] [--quick]`: a tracker and one storage as real processes, the
+// `npm run bench [-- core|replication|batch|http|all] [--quick]`: a tracker and one storage as real processes, the
 // lean load generator of bench/load.ts, a table for people and JSON for machines.
 // Figures are only meaningful on an otherwise idle machine; this is never a unit test.
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const suite = args.find((a) => !a.startsWith('--')) ?? 'core';
-if (!['core', 'replication', 'batch', 'all'].includes(suite)) {
-  process.stderr.write(`unknown suite ${suite}: use core, replication, batch or all\n`);
+if (!['core', 'replication', 'batch', 'http', 'all'].includes(suite)) {
+  process.stderr.write(`unknown suite ${suite}: use core, replication, batch, http or all\n`);
   process.exit(2);
 }
 
@@ -122,5 +123,10 @@ if (suite === 'batch' || suite === 'all') {
     await cluster.stop();
     fs.rmSync(work, { recursive: true, force: true });
   }
+}
+if (suite === 'http' || suite === 'all') {
+  const r = await runHttpBench({ quick });
+  results.http = r.rows;
+  process.stdout.write(`\n== http: GET from the storage's HTTP server and from nginx, same files ==\n${r.table}\n${r.ratios}\n`);
 }
 process.stdout.write(`\nJSON ${JSON.stringify(results)}\n`);

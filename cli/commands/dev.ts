@@ -19,6 +19,7 @@ interface DevArgs {
   'tracker-port': number;
   'storage-port': number;
   verbose?: boolean;
+  'http-port': number;
 }
 
 /** `2026-…Z INFO  tracker: …`: the level of a daemon log line, or undefined for other lines. */
@@ -41,6 +42,7 @@ export const devCommand: CommandModule<object, DevArgs> = {
     .option('tracker-port', { type: 'number', default: 22122, describe: 'tracker port on 127.0.0.1' })
     .option('storage-port', { type: 'number', default: 23000, describe: 'storage port on 127.0.0.2 and 127.0.0.3' })
     .option('verbose', { alias: 'v', type: 'boolean', describe: 'show every log line of the daemons (default: warnings and errors)' })
+    .option('http-port', { type: 'number', default: 8888, describe: 'HTTP port of every daemon (files on the storages, /metrics and /healthz); 0 = none' })
     .example('$0 dev --tracker-port 22200 --storage-port 23100 --data /tmp/fdfs', 'a second cluster beside the default one') as never,
   handler: async (argv) => {
     const data = path.resolve(argv.data);
@@ -93,14 +95,16 @@ export const devCommand: CommandModule<object, DevArgs> = {
         throw new FdfsError('EIO', `${label} cannot start: ${reason}`, { retryable: false });
       }
     };
+    // Every daemon has its own address, so they all share one HTTP port.
+    const http = argv['http-port'] > 0 ? ['--http-port', String(argv['http-port'])] : [];
     try {
       const tracker = await start('tracker',
-        ['tracker', 'start', '--bind', '127.0.0.1', '--port', String(argv['tracker-port']), '--base-path', dirs.tracker], '--tracker-port N');
+        ['tracker', 'start', '--bind', '127.0.0.1', '--port', String(argv['tracker-port']), '--base-path', dirs.tracker, ...http], '--tracker-port N');
       process.stdout.write(`${tracker.readyLine}\n`);
       const trackerAddr = `127.0.0.1:${tracker.port}`;
       const storages = await Promise.allSettled([['127.0.0.2', dirs.s1, 'storage1'], ['127.0.0.3', dirs.s2, 'storage2']].map(([ip, dir, label]) =>
         start(label!, ['storage', 'start', '--group', 'group1', '--bind', ip!, '--port', String(argv['storage-port']),
-          '--base-path', dir!, '--tracker', trackerAddr], '--storage-port N')));
+          '--base-path', dir!, '--tracker', trackerAddr, ...http], '--storage-port N')));
       const failed = storages.find((s) => s.status === 'rejected');
       if (failed) throw failed.reason;
       for (const s of storages) process.stdout.write(`${(s as PromiseFulfilledResult<Daemon>).value.readyLine}\n`);

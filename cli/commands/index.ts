@@ -8,6 +8,7 @@ import { putCommand } from './put.ts';
 import { getCommand } from './get.ts';
 import { lsCommand } from './ls.ts';
 import { exportCommand } from './export.ts';
+import { urlCommand } from './url.ts';
 
 // Every `fdfs` subcommand, in the order `fdfs --help` lists them.
 export const commands: CommandModule<any, any>[] = [
@@ -16,6 +17,7 @@ export const commands: CommandModule<any, any>[] = [
   getCommand,
   lsCommand,
   exportCommand,
+  urlCommand,
   monitorCommand,
   trackerCommand,
   storageCommand,

@@ -20,6 +20,7 @@ interface StartArgs {
   bind?: string;
   port?: number;
   'base-path'?: string;
+  'http-port'?: number;
   'store-path'?: string[];
   tracker?: string[];
 }
@@ -54,7 +55,7 @@ async function start(argv: StartArgs): Promise<void> {
   const log = createLogger('storage', process.env.FDFS_LOG_LEVEL ? undefined : levelFromConf(config.log_level));
   for (const w of warnings) log('warn', w);
 
-  const server = new StorageServer(config, log, { listenPort });
+  const server = new StorageServer(config, log, { listenPort, httpPort: argv['http-port'] });
   await runDaemon('storage', server, log, {
     stopping: 'finishing requests in flight, then stopping',
     ready: (addr) => `storage listening on ${formatAddress(addr.host, addr.port)} (${server.groupName})`,
@@ -87,6 +88,7 @@ export const storageCommand: CommandModule<object, StartArgs> = {
     .option('group', { type: 'string', describe: 'start: group_name; delete: the group of the storage' })
     .option('bind', { type: 'string', describe: 'bind_addr: listen on this address and connect from it' })
     .option('port', { type: 'number', describe: 'port (0 = any free port; the ready line shows it)' })
+    .option('http-port', { type: 'number', describe: 'HTTP port for files (storage), /metrics and /healthz (0 = any free port; default http.server_port)' })
     .option('base-path', { type: 'string', describe: 'base_path (binlog, state files)' })
     .option('store-path', { type: 'string', array: true, describe: 'store path (repeat for several; default: base_path)' })
     .option('tracker', { type: 'string', array: true, describe: 'tracker_server HOST:PORT (repeatable)' })

@@ -16,6 +16,7 @@ interface StartArgs {
   bind?: string;
   port?: number;
   'base-path'?: string;
+  'http-port'?: number;
 }
 
 function fail(message: string, code: number): never {
@@ -41,7 +42,7 @@ async function start(argv: StartArgs): Promise<void> {
   // Conf warnings (unknown keys, adjusted values) are shown whatever the log level.
   for (const w of warnings) process.stderr.write(`fdfs tracker: warning: ${w}\n`);
 
-  const server = new TrackerServer(config, log);
+  const server = new TrackerServer(config, log, { httpPort: argv['http-port'] });
   await runDaemon('tracker', server, log, {
     stopping: 'finishing requests in flight, saving state, stopping',
     ready: (addr) => `tracker listening on ${formatAddress(addr.host, addr.port)}`,
@@ -57,6 +58,7 @@ export const trackerCommand: CommandModule<object, StartArgs> = {
     .option('config', { alias: 'c', type: 'string', describe: 'tracker.conf to read' })
     .option('bind', { type: 'string', describe: 'bind_addr: listen on this address only' })
     .option('port', { type: 'number', describe: 'port (0 = any free port; the ready line shows it)' })
+    .option('http-port', { type: 'number', describe: 'HTTP port for files (storage), /metrics and /healthz (0 = any free port; default http.server_port)' })
     .option('base-path', { type: 'string', describe: 'base_path (data files and logs)' })
     .example('$0 tracker start -c /etc/fdfs/tracker.conf', 'run with a FastDFS tracker.conf')
     .example('$0 tracker start --base-path /tmp/tracker --bind 127.0.0.1 --port 0', 'no conf file') as unknown as Argv<StartArgs>,

@@ -9,3 +9,4 @@ export { TrackerClient, normalizeTrackers, DEFAULT_TRACKER_PORT, type TrackerEnt
 export * from './monitor-records.ts';
 export { querySyncStatus, type PeerSyncStatus } from './sync-status.ts';
 export { FdfsError } from '../protocol/errno.ts';
+export { antiStealToken, signFileId, checkToken, type TokenCheck } from '../http/token.ts';

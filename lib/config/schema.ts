@@ -207,7 +207,7 @@ export const TRACKER_KEYS = {
   // FastDFS turns every value other than auto into 46; here IPv4 (or 16) means 16, a deliberate difference.
   response_ip_addr_size: opt(enumType(['auto', 'IPv4', 'IPv6'], { '16': 'IPv4', '46': 'IPv6' }), 'auto', 'IP field size in replies: IPv4 (16), IPv6 (46), or auto: 46 only when a storage id has an IPv6 address (§0)'),
   store_slave_file_use_link: opt(bool, false, 'store slave files as symbolic links (§3.3)'),
-  'http.server_port': IGNORED_HTTP,
+  'http.server_port': opt(port, 0, 'HTTP port of /metrics and /healthz (0 = no HTTP server; fdfs extension, FastDFS has none)'),
   'http.check_alive_interval': IGNORED_HTTP,
   'http.check_alive_type': IGNORED_HTTP,
   'http.check_alive_uri': IGNORED_HTTP,
@@ -265,7 +265,16 @@ export const STORAGE_KEYS = {
   compress_old_access_log: IGNORED_ACCESS_LOG,
   compress_access_log_days_before: IGNORED_ACCESS_LOG,
   'http.domain_name': IGNORED_HTTP,
-  'http.server_port': IGNORED_HTTP,
+  // The keys below replace fastdfs-nginx-module's mod_fastdfs.conf and http.conf (PROTOCOL.md §10).
+  'http.server_port': opt(port, 0, 'HTTP port serving files, /metrics and /healthz (0 = no HTTP server)'),
+  url_have_group_name: opt(bool, true, 'HTTP file URLs start with the group (/group1/M00/…); false: /M00/… (mod_fastdfs.conf; its default is false)'),
+  response_mode: opt(enumType(['proxy', 'redirect']), 'proxy', 'a file not replicated here yet is fetched from its source storage (proxy) or answered with a 302 to it (redirect)'),
+  'http.default_content_type': opt(text, 'application/octet-stream', 'Content-Type of files whose extension has no known MIME type'),
+  'http.anti_steal.check_token': opt(bool, false, 'HTTP downloads need ?token=…&ts=… (§10)'),
+  'http.anti_steal.token_ttl': opt(seconds, 600, 'seconds a token stays valid after its ts'),
+  'http.anti_steal.secret_key': opt(text, '', 'secret of the anti-steal token (as in the applications that sign URLs)'),
+  'http.anti_steal.token_check_fail': opt(text, '', 'file sent (200) when a token check fails; empty = 400'),
+  'http.mime_types_filename': ignored('accepted for FastDFS compatibility; MIME types come from the mime-db table (mime-types package)'),
 } as const satisfies Schema;
 
 // ---------------------------------------------------------------------------------------------

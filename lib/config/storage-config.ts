@@ -47,6 +47,9 @@ export function loadStorageConfig(opts: LoadOptions = {}): LoadedStorageConfig {
   c.tracker_servers = c.tracker_server;
   applyStorePaths(l, c);
 
+  if (c['http.anti_steal.check_token'] && c['http.anti_steal.secret_key'] === '') {
+    throw l.errorAt('http.anti_steal.check_token', 'needs a non-empty http.anti_steal.secret_key');
+  }
   if (c.check_file_duplicate) {
     l.warnAt('check_file_duplicate', 'file deduplication through FastDHT is not supported by fdfs; files are stored without it');
   }

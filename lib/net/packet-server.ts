@@ -6,6 +6,7 @@ import { CMD, HEADER_LEN, commandName } from '../protocol/codes.ts';
 import { ERRNO, FdfsError, errnoOf, errnoName } from '../protocol/errno.ts';
 import { normalizeIp, formatAddress } from '../protocol/ip.ts';
 import { SocketReader, writeSocket } from './socket-reader.ts';
+import { connectionChannel, requestChannel, requestStartChannel, type RequestEvent } from '../util/events.ts';
 
 /**
  * The connection loop shared by tracker and storage: frame packets, dispatch by command code,
@@ -17,6 +18,7 @@ export interface Handler<S = unknown> {
 }
 
 export interface PacketServerOptions<S> {
+  /** 'tracker' or 'storage': the role of every event published (lib/util/events.ts). */
   name: string;
   handlers: Map<number, Handler<S>>;
   state: S;
@@ -40,6 +42,10 @@ export class Request {
   responded = false;
   /** Set by a handler that wants the connection closed after its response (e.g. QUIT). */
   closeAfter = false;
+  /** What the request was about (file id, storage id), for the request event. */
+  subject?: string;
+  /** Content bytes stored or sent, for the request event (the StorageStat byte counters). */
+  contentBytes?: number;
 
   constructor(readonly header: PacketHeader, readonly conn: Connection) {
     this.remaining = header.length;
@@ -98,6 +104,8 @@ export class Connection {
   idle = true;
   /** Set on shutdown: finish the request in flight, then close. */
   closeWhenIdle = false;
+  /** Bytes written to the socket so far (request events report the difference). */
+  bytesOut = 0;
 
   constructor(readonly socket: net.Socket, readonly server: PacketServer<any>) {
     this.remoteIp = normalizeIp(socket.remoteAddress);
@@ -114,6 +122,7 @@ export class Connection {
    * write waiting for 'drain' gets its own deadline.
    */
   write(data: Uint8Array): Promise<void> | undefined {
+    this.bytesOut += data.length;
     const pending = writeSocket(this.socket, data);
     if (!pending) return undefined;
     const ms = this.server.timeoutMs;
@@ -153,6 +162,8 @@ export class Connection {
       if (this.closeWhenIdle) { this.close(); break; }
       if (!(await this.reader.waitForData())) break;
       this.idle = false;
+      const started = performance.now();
+      const outBefore = this.bytesOut;
       const header = decodeHeader(await this.reader.readExact(HEADER_LEN));
       const req = new Request(header, this);
       if (header.length < 0) {
@@ -168,6 +179,7 @@ export class Connection {
         this.server.log('warn', `${this.address}: unknown command ${header.cmd}`);
         status = ERRNO.EINVAL;
       } else {
+        if (requestStartChannel.hasSubscribers) requestStartChannel.publish({ source: this.server, role: opts.name, command: header.cmd, peer: this.address });
         try {
           const out = await handler(req, opts.state);
           if (!req.responded && !this.closed) {
@@ -181,25 +193,28 @@ export class Connection {
         } catch (err) {
           status = errnoOf(err);
           if (status === 0) status = ERRNO.EIO;
+          req.subject ??= (err as FdfsError).subject;
           const level = status === ERRNO.ENOENT || status === ERRNO.EEXIST ? 'debug' : 'info';
           this.server.log(level, `${this.address}: ${commandName(header.cmd)} failed: ${(err as Error).message ?? err}`);
           if (req.responded) {
             // A streamed response already started: the only honest signal left is closing (§3.4).
+            this.publish(req, status, started, outBefore);
             this.destroy();
             break;
           }
         }
       }
-      if (this.closed) break;
-      if (status !== 0) {
+      if (status !== 0 && !this.closed) {
         const closing = status === ERRNO.EINVAL && opts.closeOnEinval;
         if (!closing && req.remaining > 0 && req.remaining <= opts.maxBodyLength) {
           // Same rule for a refusal the connection survives: the whole package first.
-          try { await req.read(req.remaining); } catch { break; }
+          try { await req.read(req.remaining); } catch { this.publish(req, status, started, outBefore); break; }
         }
         await this.respondError(req, status);
-        if (status === ERRNO.EINVAL && opts.closeOnEinval) { this.close(); break; }
       }
+      this.publish(req, status, started, outBefore);
+      if (this.closed) break;
+      if (status === ERRNO.EINVAL && opts.closeOnEinval) { this.close(); break; }
       if (req.remaining > 0) {
         // Skip what the handler did not read so the next header is framed right; a large
         // unread body (refused upload) is cheaper to cut off than to drain.
@@ -209,6 +224,25 @@ export class Connection {
       if (req.closeAfter) { this.close(); break; }
       this.requests++;
     }
+  }
+
+  /** One event per request (lib/util/events.ts): counters, metrics and logs read it. */
+  private publish(req: Request, status: number, started: number, outBefore: number): void {
+    if (!requestChannel.hasSubscribers) return;
+    const e: RequestEvent = {
+      source: this.server,
+      role: this.server.options.name as RequestEvent['role'],
+      command: req.cmd,
+      commandName: commandName(req.cmd),
+      status,
+      bytesIn: HEADER_LEN + req.length,
+      bytesOut: this.bytesOut - outBefore,
+      durationMs: performance.now() - started,
+      peer: this.address,
+      subject: req.subject,
+      contentBytes: req.contentBytes,
+    };
+    requestChannel.publish(e);
   }
 
   private async respondError(req: Request, status: number): Promise<void> {
@@ -255,9 +289,11 @@ export class PacketServer<S> extends EventEmitter {
     socket.on('close', () => {
       conn.closed = true;
       this.connections.delete(conn);
+      if (connectionChannel.hasSubscribers) connectionChannel.publish({ source: this, role: this.options.name, kind: 'close', peer: conn.address, open: this.connections.size });
       this.emit('connection-closed', conn);
     });
     this.emit('connection', conn);
+    if (connectionChannel.hasSubscribers) connectionChannel.publish({ source: this, role: this.options.name, kind: 'open', peer: conn.address, open: this.connections.size });
     conn.serve().catch((err) => {
       this.log('debug', `${conn.address}: ${(err as Error).message}`);
       conn.destroy();

@@ -63,6 +63,8 @@ export interface TrackerParameters {
   useStorageId: boolean;
   idTypeInFilename: 'id' | 'ip';
   storeSlaveFileUseLink: boolean;
+  /** storage_sync_file_max_delay: a file older than this is on every member (HTTP 404 vs proxy, §10). */
+  syncFileMaxDelay: number;
 }
 
 export interface StorageContext {

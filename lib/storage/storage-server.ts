@@ -8,7 +8,7 @@ import { parseBool, parseReservedSpace } from '../config/values.ts';
 import { PacketServer } from '../net/packet-server.ts';
 import { loadAllowHosts } from '../net/allow-hosts.ts';
 import { checkListenAddress, listenError } from '../net/listen-check.ts';
-import { STORAGE_STATUS } from '../protocol/codes.ts';
+import { STORAGE_STATUS, storageStatusName } from '../protocol/codes.ts';
 import { FdfsError, toFdfsError } from '../protocol/errno.ts';
 import type { FileSource } from '../protocol/filename.ts';
 import { formatAddress } from '../protocol/ip.ts';
@@ -32,6 +32,14 @@ import { sweepUploadTemps } from './upload-temp-sweep.ts';
 import { SyncReceiver } from './sync/receiver.ts';
 import { SyncManager, type SyncReporter } from './sync/sync-manager.ts';
 import { TrackerReporter } from './tracker-reporter.ts';
+import { createDaemonHttp, type Health } from '../http/daemon-http.ts';
+import type { HttpServer } from '../http/http-server.ts';
+import { fileRoute, type StorageHttpHost } from '../http/storage-http.ts';
+import { RequestMetrics } from '../metrics/request-metrics.ts';
+import { registerStorageMetrics } from '../metrics/storage-metrics.ts';
+import { StatConsumer } from './stat-consumer.ts';
+import { logRequests } from '../util/request-log.ts';
+import { bridgeBinlog, bridgeReporter, bridgeSyncReceiver } from './event-bridge.ts';
 
 // The storage daemon (PROTOCOL.md §3, §4, §7): store paths, binlog, state files, the client
 // command table, and the ReporterHost the tracker reporter talks to.
@@ -62,6 +70,8 @@ export interface StorageServerOptions {
   storageIds?: string[];
   /** Port to listen on instead of config.port; 0 = any free port (the conf key cannot be 0). */
   listenPort?: number;
+  /** HTTP port instead of http.server_port; 0 = any free port. Absent and conf 0: no HTTP. */
+  httpPort?: number;
   /** How long start() waits for the trackers' start-up answers (60, 75). Default 60 s. */
   bootstrapTimeoutMs?: number;
   /** How long stop() lets requests in flight finish. Default 10 s. */
@@ -91,7 +101,7 @@ function boolParam(v: string | undefined, fallback: boolean): boolean {
  *
  * Events: 'status' (own status pushed by a tracker), 'members' (group member list), 'active'.
  */
-export class StorageServer extends EventEmitter implements ReporterHost {
+export class StorageServer extends EventEmitter implements ReporterHost, StorageHttpHost {
   readonly config: StorageConfig;
   readonly log: Logger;
   readonly upTime = nowSec();
@@ -128,6 +138,10 @@ export class StorageServer extends EventEmitter implements ReporterHost {
   private membersWait: Promise<void> | null = null;
   /** The background removal of upload temp files a kill -9 left (tests await it). */
   uploadTempSweep: Promise<number> = Promise.resolve(0);
+  /** Prometheus metrics fed by the request events (lib/util/events.ts). */
+  readonly metrics = new RequestMetrics('storage');
+  private http: HttpServer | null = null;
+  private statConsumer: StatConsumer | null = null;
 
   constructor(config: StorageConfig, log: Logger = silentLogger, options: StorageServerOptions = {}) {
     super();
@@ -146,6 +160,7 @@ export class StorageServer extends EventEmitter implements ReporterHost {
       useStorageId: false,
       idTypeInFilename: 'ip',
       storeSlaveFileUseLink: false,
+      syncFileMaxDelay: 86400,
     };
     this.ready = new Promise<void>((resolve, reject) => { this.releaseReady = resolve; this.failReady = reject; });
     this.ready.catch(() => {});
@@ -236,6 +251,8 @@ export class StorageServer extends EventEmitter implements ReporterHost {
       }
     }
     p.storeSlaveFileUseLink = boolParam(params.get('store_slave_file_use_link'), p.storeSlaveFileUseLink);
+    const maxDelay = Number(params.get('storage_sync_file_max_delay'));
+    if (Number.isInteger(maxDelay) && maxDelay > 0) p.syncFileMaxDelay = maxDelay;
     this.updateSource();
   }
 
@@ -324,6 +341,34 @@ export class StorageServer extends EventEmitter implements ReporterHost {
     return this.membersWait.then(() => this.knownMember(ip));
   }
 
+  // ---- StorageHttpHost (lib/http/storage-http.ts) ----
+
+  get storePathList(): readonly string[] { return this.config.store_paths; }
+  syncFileMaxDelay(): number { return this.params.syncFileMaxDelay; }
+  httpPort(): number { return this.http?.listenPort ?? 0; }
+  binlogPosition(): { index: number; offset: number } | null { return this._binlog?.position() ?? null; }
+  syncPeers() { return this.syncManager ? this.syncManager.status() : Promise.resolve([]); }
+
+  isOwnSource(source: FileSource): boolean {
+    if ('id' in source) return String(source.id) === this._serverId;
+    return this.myIps.includes(source.ip) || source.ip === this.config.bind_addr;
+  }
+
+  /** §3.8: where the source of a file listens (its port from the member list, else ours). */
+  sourceAddress(source: FileSource): { ip: string; port: number } | null {
+    const ip = this.sourceIpOf(source);
+    if (!ip) return null;
+    const member = this.groupMembers.find((m) => m.ip === ip || ('id' in source && m.id === String(source.id)));
+    return { ip, port: member?.port || this._port };
+  }
+
+  /** /healthz: serving and joined (ACTIVE, or running without trackers). */
+  health(): Health {
+    if (this.state !== 'running') return { ok: false, reason: `not serving: ${this.state === 'starting' ? 'waiting for the trackers' : this.state}` };
+    if (this.reporter && this.status !== STORAGE_STATUS.ACTIVE) return { ok: false, reason: `not ACTIVE: status ${storageStatusName(this.status)} in ${this._groupName}` };
+    return { ok: true, reason: `ok: ${this.reporter ? 'ACTIVE' : 'serving'} in ${this._groupName}` };
+  }
+
   /** §3.8: the source storage's IP of a file; server ids go through the id list. */
   private sourceIpOf(source: FileSource): string {
     if ('ip' in source) return source.ip;
@@ -401,19 +446,21 @@ export class StorageServer extends EventEmitter implements ReporterHost {
     const storePaths = new StorePaths({
       paths: c.store_paths.map((p, i) => ({ path: p, readonly: c.store_paths_readonly[i] ?? false })),
       subdirCount: c.subdir_count_per_path,
-      log: this.log,
+      log: this.log.child('store-paths'),
     });
     await storePaths.init();
     this._storePaths = storePaths;
-    this.syncReceiver = new SyncReceiver(this.syncDir, this.log);
+    this.syncReceiver = new SyncReceiver(this.syncDir, this.log.child('sync-in'));
     await this.syncReceiver.load();
     await this.syncReceiver.removeLeftovers(c.store_paths.map((_, i) => storePaths.dataDir(i)));
     this.uploadTempSweep = sweepUploadTemps(storePaths, Date.now(), this.log);
     if (c.check_store_path_mark) await this.checkStorePathMarks();
     if (firstStart) await this.saveInitFlag();
 
-    this._binlog = new BinlogWriter({ dir: this.syncDir, syncInterval: c.sync_binlog_buff_interval, log: this.log });
+    this._binlog = new BinlogWriter({ dir: this.syncDir, syncInterval: c.sync_binlog_buff_interval, log: this.log.child('binlog') });
     await this._binlog.open();
+    bridgeBinlog(this, this._binlog);
+    bridgeSyncReceiver(this, this.syncReceiver);
 
     this._names = new FileNameGenerator({
       subdirCount: c.subdir_count_per_path,
@@ -477,23 +524,42 @@ export class StorageServer extends EventEmitter implements ReporterHost {
       closeOnEinval: true,
       maxConnections: c.max_connections,
       allowHost: this.allowHost,
-      log: (level, msg) => this.log(level, msg),
+      log: this.log.child('net'),
     });
-    // A listen failure (EADDRINUSE) rejects listen() below; without a listener the re-emitted
-    // 'error' would also crash the process with a stack trace.
-    this.server.on('error', (err: Error) => this.log('debug', `listener: ${err.message}`));
     this.server.on('connection', () => {
       this.peakConnections = Math.max(this.peakConnections, this.server?.connections.size ?? 0);
     });
     // Without a listener an 'error' of the PacketServer would be thrown, stack trace and all.
     const onListenError = () => {};
     this.server.on('error', onListenError);
+    this.metrics.watchProtocol(this.server);
+    this.statConsumer = new StatConsumer(this.server, this.counters);
+    registerStorageMetrics(this.metrics.registry, this);
     const addr = await this.server.listen(this._port, c.bind_addr || undefined).catch((err: unknown) => {
       throw listenError(err, c.bind_addr, this._port);
     });
     this.server.off('error', onListenError);
     this.server.on('error', (err: Error) => this.log('error', `listener: ${err.message}`));
     this._port = addr.port;
+    await this.listenHttp();
+    if (this.log.enabled?.('debug')) logRequests(this.server, this.http, this.log.child('access'));
+  }
+
+  /** http.server_port (or --http-port): files, /metrics, /healthz. Up before the trackers answer, so /healthz can say why we wait. */
+  private async listenHttp(): Promise<void> {
+    const c = this.config;
+    const port = this.options.httpPort ?? c['http.server_port'];
+    if (!port && this.options.httpPort === undefined) return;
+    const log = this.log.child('http');
+    this.http = createDaemonHttp({
+      role: 'storage', metrics: this.metrics, health: () => this.health(), files: fileRoute(this, log), log, timeoutSec: c.network_timeout,
+    });
+    try {
+      await this.http.listen(port, c.bind_addr || undefined);
+    } catch (err) {
+      throw new FdfsError('EBUSY', `cannot serve HTTP on port ${port} (http.server_port; nginx with fastdfs-nginx-module there? set http.server_port = 0): ${(err as Error).message}`);
+    }
+    log('info', `HTTP on ${formatAddress(c.bind_addr || '0.0.0.0', this.http.listenPort)}`);
   }
 
   private async bootstrap(): Promise<void> {
@@ -506,7 +572,8 @@ export class StorageServer extends EventEmitter implements ReporterHost {
       return;
     }
     const factory: ReporterFactory = o.reporter ?? ((host, config, log) => new TrackerReporter(host, config, log));
-    this.reporter = factory(this, this.config, this.log);
+    this.reporter = factory(this, this.config, this.log.child('reporter'));
+    bridgeReporter(this, this.reporter as ReporterLike & EventEmitter);
     this.reporter.on('active', () => {
       this.log('info', 'a tracker reports this storage ACTIVE');
       this.emit('active');
@@ -535,7 +602,7 @@ export class StorageServer extends EventEmitter implements ReporterHost {
       ctx: this.server!.options.state,
       receiver: this.syncReceiver,
       config: c,
-      log: this.log,
+      log: this.log.child('sync'),
       syncDir: this.syncDir,
       ownId: () => this._serverId,
       ownPort: () => this._port,
@@ -599,6 +666,9 @@ export class StorageServer extends EventEmitter implements ReporterHost {
       }
     };
     await step('closing the listener', () => this.server?.close(this.options.stopGraceMs ?? 10_000));
+    await step('closing the HTTP listener', () => this.http?.close());
+    this.metrics.close();
+    this.statConsumer?.close();
     await step('stopping replication', () => this.syncManager?.stop());
     await step('stopping the tracker reporter', () => this.reporter?.stop());
     await step('saving replication progress', () => this.syncReceiver?.close());

@@ -13,6 +13,10 @@ import { trackerHandlers } from './handlers/index.ts';
 import { StorageIdIndex, idForIp, rwModeOf } from './id-index.ts';
 import { TrackerStore } from './persistence.ts';
 import { TrunkCoordinator } from './trunk.ts';
+import { createDaemonHttp, type Health } from '../http/daemon-http.ts';
+import type { HttpServer } from '../http/http-server.ts';
+import { RequestMetrics } from '../metrics/request-metrics.ts';
+import { registerTrackerMetrics } from '../metrics/tracker-metrics.ts';
 
 export interface TrackerServerOptions {
   /** Listen port, overriding config.port; 0 picks a free port (the ready line shows it). */
@@ -21,6 +25,8 @@ export interface TrackerServerOptions {
   now?: () => number;
   /** Run the periodic liveness and status-file timers (default true). Tests call checkAlive(). */
   timers?: boolean;
+  /** HTTP port (/metrics, /healthz) instead of http.server_port; 0 = any free port. */
+  httpPort?: number;
 }
 
 export interface TrackerServerEvents {
@@ -52,6 +58,9 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
   private maxConnectionsSeen = 0;
   private startTime = 0;
   private stopped: Promise<void> | null = null;
+  /** Prometheus metrics fed by the request events (lib/util/events.ts). */
+  readonly metrics = new RequestMetrics('tracker');
+  private http: HttpServer | null = null;
 
   constructor(readonly config: TrackerConfig, private readonly log: Logger = silentLogger, private readonly opts: TrackerServerOptions = {}) {
     super();
@@ -142,9 +151,18 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
     server.on('error', (err: Error) => this.log('error', `listener: ${err.message}`));
     this.server = server;
 
+    this.metrics.watchProtocol(server);
+    registerTrackerMetrics(this.metrics.registry, { cluster: this.cluster, electionState: () => this.electionState() });
     const info = await server.listen(this.opts.port ?? config.port, this.listenIp);
     this.listenIp = normalizeIp(info.address);
     this.listenPort = info.port;
+    const httpPort = this.opts.httpPort ?? config['http.server_port'];
+    if (httpPort || this.opts.httpPort !== undefined) {
+      const log = this.log.child('http');
+      this.http = createDaemonHttp({ role: 'tracker', metrics: this.metrics, health: () => this.health(), log, timeoutSec: config.network_timeout });
+      await this.http.listen(httpPort, bind || undefined);
+      log('info', `HTTP (/metrics, /healthz) on ${formatAddress(this.listenIp, this.http.listenPort)}`);
+    }
 
     if (this.opts.timers ?? true) {
       this.timers.push(setInterval(() => this.checkAlive(), config.check_active_interval * 1000));
@@ -167,6 +185,24 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
     return gone;
   }
 
+  /** HTTP port actually listened on (0: none). */
+  get httpPort(): number { return this.http?.listenPort ?? 0; }
+
+  /**
+   * §8.6 as far as this tracker knows it. Reads an election object when one is present (leader
+   * election lands separately); a tracker without one leads its cluster alone.
+   */
+  electionState(): string {
+    const e = (this as unknown as { election?: { state?: unknown } }).election;
+    return typeof e?.state === 'string' ? e.state : 'leader';
+  }
+
+  /** /healthz: 200 while serving; 503 before start and while stopping. */
+  health(): Health {
+    if (!this.ctx || this.stopped) return { ok: false, reason: this.stopped ? 'stopping' : 'not started' };
+    return { ok: true, reason: `ok: ${this.electionState()}, ${this.cluster.groups.size} group(s)` };
+  }
+
   /** Stop listening, finish requests in flight, save every data file. Safe to call twice. */
   stop(): Promise<void> {
     this.stopped ??= this.doStop();
@@ -177,6 +213,8 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
     for (const t of this.timers) clearInterval(t);
     this.timers.length = 0;
     await this.server?.close();
+    await this.http?.close();
+    this.metrics.close();
     if (this.store) {
       await this.store.saveAll();
       await this.store.drain();

@@ -9,7 +9,10 @@ const ORDER: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 
 
 export interface Logger {
   (level: LogLevel, msg: string): void;
+  /** A logger for one module: its lines say `<daemon> <module>:`. */
   child(prefix: string): Logger;
+  /** Whether lines of this level are written (skip building debug-only work otherwise). */
+  enabled?(level: LogLevel): boolean;
 }
 
 /**
@@ -28,11 +31,12 @@ export function createLogger(prefix: string, minLevel: LogLevel = (process.env.F
   // Summaries name the prefix inside the suppressed line they quote.
   limiter?.attach((level, msg) => sink(`${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${msg}\n`));
   log.child = (p: string) => createLogger(`${prefix} ${p}`, minLevel, sink, limiter);
+  log.enabled = (level: LogLevel) => ORDER[level] >= min;
   return log;
 }
 
 /** A logger that drops everything (tests, library use). */
-export const silentLogger: Logger = Object.assign(() => {}, { child: () => silentLogger });
+export const silentLogger: Logger = Object.assign(() => {}, { child: () => silentLogger, enabled: () => false });
 
 /** Map FastDFS's log_level names (emerg…debug) onto ours. */
 export function levelFromConf(name: string | undefined): LogLevel {

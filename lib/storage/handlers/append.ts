@@ -16,7 +16,6 @@ export async function appendFile(req: Request, ctx: StorageContext): Promise<Buf
   const r = new FieldReader(await req.read(FIXED_LEN));
   const nameLen = r.i64();
   const bytes = r.i64();
-  c.count('total_append_count');
   checkAppenderNameLength(nameLen);
   if (bytes < 0 || bytes !== req.length - FIXED_LEN - nameLen) {
     throw new FdfsError('EINVAL', `append of ${bytes} bytes does not match package length ${req.length}`);
@@ -28,7 +27,6 @@ export async function appendFile(req: Request, ctx: StorageContext): Promise<Buf
     // §3.9: 0 bytes is a no-op with status 0. 6.16 echoes the request body here; its own client
     // then fails, so we answer with the empty body every client expects.
     if (bytes === 0) {
-      c.count('success_append_count');
       return Buffer.alloc(0);
     }
     // Like the C server's clean-up: a cut-off append is taken back, the file keeps its old size.
@@ -42,8 +40,7 @@ export async function appendFile(req: Request, ctx: StorageContext): Promise<Buf
       await fs.truncate(f.path, f.size).catch(() => {});
       throw err;
     }
-    c.count('success_append_count');
-    c.count('success_append_bytes', received);
+    req.contentBytes = received;
     c.sourceUpdated();
     return Buffer.alloc(0);
   });

@@ -11,7 +11,6 @@ import { checkGroup, decodeGroupAndName, fsError, locate, logicNameOfPath, lstat
 export async function deleteFile(req: Request, ctx: StorageContext): Promise<void> {
   const { group, logicName } = decodeGroupAndName(await req.body());
   const c = ctx.counters;
-  c.count('total_delete_count');
   checkGroup(ctx, group);
   const f = locate(ctx, logicName);
   const st = await lstatFile(f);
@@ -41,6 +40,5 @@ export async function deleteFile(req: Request, ctx: StorageContext): Promise<voi
   if (await ctx.meta.remove(f.path)) {
     await ctx.binlog.append({ timestamp: now, op: 'D', name: logicName + META_SUFFIX });
   }
-  c.count('success_delete_count');
   c.sourceUpdated(now);
 }

@@ -28,7 +28,6 @@ export async function download(req: Request, ctx: StorageContext): Promise<void>
   if (body.length <= 16 + GROUP_NAME_LEN) throw new FdfsError('EINVAL', `download request of ${body.length} bytes has no file name`);
   const r = decodeDownloadRequest(body);
   const c = ctx.counters;
-  c.count('total_download_count');
   checkGroup(ctx, r.group);
   const f = locate(ctx, r.logicName);
   if (r.offset < 0 || r.length < 0) throw new FdfsError('EINVAL', `negative offset ${r.offset} or length ${r.length}`, { subject: r.logicName });
@@ -71,9 +70,6 @@ export async function download(req: Request, ctx: StorageContext): Promise<void>
       encodeHeader(total, CMD.RESP, 0).copy(out, 0);
       req.responded = true;
       await req.conn.write(out);
-      c.count('total_download_bytes', total);
-      c.count('success_download_bytes', total);
-      c.count('success_download_count');
       return;
     }
 
@@ -102,10 +98,7 @@ export async function download(req: Request, ctx: StorageContext): Promise<void>
       // A rejected read must not go unhandled while we wait on the socket.
       next.catch(() => {});
       await req.conn.write(chunk);
-      c.count('total_download_bytes', chunk.length);
-      c.count('success_download_bytes', chunk.length);
     }
-    c.count('success_download_count');
     closed = true;
     await closeAsync(fd).catch(() => {});
   } finally {

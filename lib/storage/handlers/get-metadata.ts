@@ -9,8 +9,6 @@ import { checkGroup, decodeGroupAndName, fsError, locate } from './common.ts';
 
 export async function getMetadata(req: Request, ctx: StorageContext): Promise<Buffer> {
   const { group, logicName } = decodeGroupAndName(await req.body());
-  const c = ctx.counters;
-  c.count('total_get_meta_count');
   checkGroup(ctx, group);
   const f = locate(ctx, logicName);
   try {
@@ -20,6 +18,5 @@ export async function getMetadata(req: Request, ctx: StorageContext): Promise<Bu
   }
   const blob = await ctx.meta.read(f.path);
   if (blob === null) throw new FdfsError('ENOENT', 'file has no metadata', { subject: logicName });
-  c.count('success_get_meta_count');
   return blob;
 }

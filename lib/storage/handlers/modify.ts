@@ -17,7 +17,6 @@ export async function modifyFile(req: Request, ctx: StorageContext): Promise<Buf
   const nameLen = r.i64();
   const offset = r.i64();
   const bytes = r.i64();
-  c.count('total_modify_count');
   // The C checks, in its order: name length, offset ≥ 0, bytes = what follows the name.
   checkAppenderNameLength(nameLen);
   if (offset < 0) throw new FdfsError('EINVAL', `negative offset ${offset}`);
@@ -34,7 +33,6 @@ export async function modifyFile(req: Request, ctx: StorageContext): Promise<Buf
     }
     // 0 bytes: a no-op with status 0 (without the 6.16 request echo, §3.10).
     if (bytes === 0) {
-      c.count('success_modify_count');
       return Buffer.alloc(0);
     }
     // Overwritten bytes cannot be taken back, but a cut-off modify that grew the file at least
@@ -46,8 +44,7 @@ export async function modifyFile(req: Request, ctx: StorageContext): Promise<Buf
     });
     // §7.2: `M <name> <offset> <bytes>`, timestamp = the new mtime.
     await ctx.binlog.append({ timestamp: mtime, op: 'M', name: logicName, extra: `${offset} ${bytes}` });
-    c.count('success_modify_count');
-    c.count('success_modify_bytes', received);
+    req.contentBytes = received;
     c.sourceUpdated();
     return Buffer.alloc(0);
   });

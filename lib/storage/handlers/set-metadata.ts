@@ -15,7 +15,6 @@ export async function setMetadata(req: Request, ctx: StorageContext): Promise<vo
   const body = await req.body();
   if (body.length < FIXED_LEN) throw new FdfsError('EINVAL', `set-metadata request of ${body.length} bytes is too short`);
   const c = ctx.counters;
-  c.count('total_set_meta_count');
   let r;
   try {
     r = decodeSetMetadataRequest(body);
@@ -36,6 +35,5 @@ export async function setMetadata(req: Request, ctx: StorageContext): Promise<vo
   const change = await ctx.meta.set(f.path, r.flag === META_FLAG.OVERWRITE ? 'O' : 'M', r.blob);
   const now = nowSec();
   if (change) await ctx.binlog.append({ timestamp: now, op: change, name: r.logicName + META_SUFFIX });
-  c.count('success_set_meta_count');
   if (change) c.sourceUpdated(now);
 }

@@ -17,7 +17,6 @@ export async function truncateFile(req: Request, ctx: StorageContext): Promise<B
   const r = new FieldReader(await req.read(FIXED_LEN));
   const nameLen = r.i64();
   const newSize = r.i64();
-  c.count('total_truncate_count');
   checkAppenderNameLength(nameLen);
   if (newSize < 0) throw new FdfsError('EINVAL', `negative file size ${newSize}`);
   // §3.11: the C server does not cross-check pkg_len; the name must be there, anything after it
@@ -28,7 +27,6 @@ export async function truncateFile(req: Request, ctx: StorageContext): Promise<B
   return withAppender(ctx, logicName, async (f) => {
     // Same size: a no-op with status 0 (6.16 echoes the request here, §3.11; we do not).
     if (newSize === f.size) {
-      c.count('success_truncate_count');
       return Buffer.alloc(0);
     }
     // §3.11: a larger size is allowed, the file grows with zeros (6.16 only logs a warning).
@@ -46,7 +44,6 @@ export async function truncateFile(req: Request, ctx: StorageContext): Promise<B
     }
     // §7.2: `T <name> <old_size> <new_size>`, timestamp = the new mtime.
     await ctx.binlog.append({ timestamp: mtime, op: 'T', name: logicName, extra: `${f.size} ${newSize}` });
-    c.count('success_truncate_count');
     c.sourceUpdated();
     return Buffer.alloc(0);
   });

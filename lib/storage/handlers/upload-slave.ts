@@ -21,7 +21,6 @@ export async function uploadSlave(req: Request, ctx: StorageContext): Promise<Bu
   const c = ctx.counters;
   if (req.length <= SLAVE_FIXED_LEN) throw new FdfsError('EINVAL', `slave upload body of ${req.length} bytes is too short`);
   const u = decodeSlaveRequest(await req.read(SLAVE_FIXED_LEN));
-  c.count('total_upload_count');
   // The checks of the C server, in its order.
   if (u.masterLength <= LOGIC_PATH_LEN || u.masterLength > MAX_FILENAME_LEN) {
     throw new FdfsError('EINVAL', `master file name length ${u.masterLength} outside ${LOGIC_PATH_LEN + 1}..${MAX_FILENAME_LEN}`);
@@ -59,8 +58,7 @@ export async function uploadSlave(req: Request, ctx: StorageContext): Promise<Bu
     } finally {
       await fs.rm(content.path, { force: true }).catch(() => {});
     }
-    c.count('success_upload_count');
-    c.count('success_upload_bytes', content.received);
+    req.contentBytes = content.received;
     c.sourceUpdated();
     ctx.log('debug', `stored slave ${ctx.groupName}/${slaveName} (${content.received} bytes${useLink ? ', linked' : ''})`);
     return encodeFileIdResponse(ctx.groupName, slaveName);

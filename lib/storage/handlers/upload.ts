@@ -37,7 +37,6 @@ export async function upload(req: Request, ctx: StorageContext): Promise<Buffer>
   const c = ctx.counters;
   if (req.length < UPLOAD_FIXED_LEN) throw new FdfsError('EINVAL', `upload body of ${req.length} bytes is shorter than ${UPLOAD_FIXED_LEN}`);
   const u = decodeUploadRequest(await req.read(UPLOAD_FIXED_LEN));
-  c.count('total_upload_count');
   // §3.1: the declared size must be exactly the content that follows.
   if (u.fileSize !== req.length - UPLOAD_FIXED_LEN) {
     throw new FdfsError('EINVAL', `file_size ${u.fileSize} does not match package length ${req.length} − ${UPLOAD_FIXED_LEN}`);
@@ -97,8 +96,7 @@ export async function upload(req: Request, ctx: StorageContext): Promise<Buffer>
   } finally {
     claim.release();
   }
-  c.count('success_upload_count');
-  c.count('success_upload_bytes', received);
+  req.contentBytes = received;
   c.sourceUpdated();
   ctx.log('debug', `stored ${ctx.groupName}/${name} (${received} bytes)`);
   return encodeFileIdResponse(ctx.groupName, name);

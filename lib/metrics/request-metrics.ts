@@ -1,0 +1,68 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { errnoName } from '../protocol/errno.ts';
+import {
+  connectionChannel, httpChannel, requestChannel, subscribe,
+  type ConnectionEvent, type HttpEvent, type RequestEvent,
+} from '../util/events.ts';
+
+// Prometheus metrics of one daemon's request events (lib/util/events.ts): requests and latency
+// by command and status, bytes in and out, open connections, and the same for HTTP.
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export class RequestMetrics {
+  readonly registry = new Registry();
+  private readonly unsubscribe: Array<() => void> = [];
+
+  /** `protocolSource`: the PacketServer; `httpSource`: the HttpServer (either may come later via watch*). */
+  constructor(readonly role: 'tracker' | 'storage') {
+    this.registry.setDefaultLabels({ role });
+  }
+
+  watchProtocol(source: object): void {
+    const r = [this.registry];
+    const requests = new Counter({ name: 'fdfs_requests_total', help: 'Protocol requests by command and status (errno name, OK = 0)', labelNames: ['command', 'status'], registers: r });
+    const latency = new Histogram({ name: 'fdfs_request_duration_seconds', help: 'Protocol request latency by command and status', labelNames: ['command', 'status'], buckets: LATENCY_BUCKETS, registers: r });
+    const bytesIn = new Counter({ name: 'fdfs_bytes_in_total', help: 'Protocol bytes received (headers included) by command', labelNames: ['command'], registers: r });
+    const bytesOut = new Counter({ name: 'fdfs_bytes_out_total', help: 'Protocol bytes sent (headers included) by command', labelNames: ['command'], registers: r });
+    const open = new Gauge({ name: 'fdfs_open_connections', help: 'Protocol connections open now', registers: r });
+    const accepted = new Counter({ name: 'fdfs_connections_total', help: 'Protocol connections accepted', registers: r });
+    this.unsubscribe.push(subscribe<RequestEvent>(requestChannel, source, (e) => {
+      const labels = { command: e.commandName, status: e.status === 0 ? 'OK' : errnoName(e.status) };
+      requests.inc(labels);
+      latency.observe(labels, e.durationMs / 1000);
+      bytesIn.inc({ command: e.commandName }, e.bytesIn);
+      bytesOut.inc({ command: e.commandName }, e.bytesOut);
+    }));
+    this.unsubscribe.push(subscribe<ConnectionEvent>(connectionChannel, source, (e) => {
+      open.set(e.open);
+      if (e.kind === 'open') accepted.inc();
+    }));
+  }
+
+  watchHttp(source: object): void {
+    const r = [this.registry];
+    const requests = new Counter({ name: 'fdfs_http_requests_total', help: 'HTTP requests by method, route and status', labelNames: ['method', 'route', 'status'], registers: r });
+    const latency = new Histogram({ name: 'fdfs_http_request_duration_seconds', help: 'HTTP request latency by route', labelNames: ['route'], buckets: LATENCY_BUCKETS, registers: r });
+    const bytesOut = new Counter({ name: 'fdfs_http_bytes_out_total', help: 'HTTP bytes sent (headers included) by route', labelNames: ['route'], registers: r });
+    const via = new Counter({ name: 'fdfs_http_not_local_total', help: 'HTTP file requests for files not stored here yet, by how they were answered', labelNames: ['via'], registers: r });
+    this.unsubscribe.push(subscribe<HttpEvent>(httpChannel, source, (e) => {
+      requests.inc({ method: e.method, route: e.route, status: String(e.status) });
+      latency.observe({ route: e.route }, e.durationMs / 1000);
+      bytesOut.inc({ route: e.route }, e.bytesOut);
+      if (e.via === 'redirect' || e.via === 'proxy') via.inc({ via: e.via });
+    }));
+  }
+
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+
+  close(): void {
+    for (const u of this.unsubscribe.splice(0)) u();
+  }
+}

@@ -1,0 +1,103 @@
+import dc from 'node:diagnostics_channel';
+
+// The event stream every daemon publishes (STYLE.md rule 6): one event per protocol request,
+// one per HTTP request, and the sync, binlog and reporter events. The StorageStat counters,
+// logs, Prometheus metrics and the monitor subscribe; publishers never know who listens, and a
+// channel without subscribers costs one boolean test.
+//
+// Channels are process-wide; an event names its `source` (the server object that published it)
+// so that several daemons in one process (tests) each count their own.
+
+export interface RequestEvent {
+  source: object;
+  role: 'tracker' | 'storage';
+  /** Command code (§1.2) and its name. */
+  command: number;
+  commandName: string;
+  /** errno sent back (0 = success). */
+  status: number;
+  /** Header + body bytes received and sent for this request. */
+  bytesIn: number;
+  bytesOut: number;
+  durationMs: number;
+  /** `ip:port` of the client. */
+  peer: string;
+  /** The file id, storage or group the request was about, when the handler said so. */
+  subject?: string;
+  /** Content bytes the handler moved (file bytes stored or sent), for the stat counters. */
+  contentBytes?: number;
+}
+
+export interface HttpEvent {
+  source: object;
+  role: 'tracker' | 'storage';
+  method: string;
+  /** Route kind: file, metrics, healthz, other. */
+  route: string;
+  status: number;
+  bytesOut: number;
+  durationMs: number;
+  peer: string;
+  subject?: string;
+  /** How a file not stored here was answered. */
+  via?: 'local' | 'redirect' | 'proxy';
+}
+
+export interface ConnectionEvent {
+  source: object;
+  role: 'tracker' | 'storage';
+  kind: 'open' | 'close';
+  peer: string;
+  open: number;
+}
+
+/** Outgoing replication (lib/storage/sync): one event per pushed batch or state change of a peer. */
+export interface SyncEvent {
+  source: object;
+  peer: string;
+  kind: 'pushed' | 'error' | 'state';
+  records?: number;
+  bytes?: number;
+  detail?: string;
+}
+
+export interface BinlogEvent {
+  source: object;
+  kind: 'append' | 'rotate' | 'flush';
+  index?: number;
+  offset?: number;
+}
+
+export interface ReporterEvent {
+  source: object;
+  tracker: string;
+  kind: 'joined' | 'beat' | 'disk' | 'error' | 'status';
+  status?: number;
+  detail?: string;
+}
+
+/** Published when a request's header has arrived, before its handler runs. */
+export interface RequestStartEvent {
+  source: object;
+  role: 'tracker' | 'storage';
+  command: number;
+  peer: string;
+}
+
+export const requestStartChannel = dc.channel('fdfs:request:start');
+export const requestChannel = dc.channel('fdfs:request');
+export const httpChannel = dc.channel('fdfs:http');
+export const connectionChannel = dc.channel('fdfs:connection');
+export const syncChannel = dc.channel('fdfs:sync');
+export const binlogChannel = dc.channel('fdfs:binlog');
+export const reporterChannel = dc.channel('fdfs:reporter');
+
+/** Subscribe to one channel for events of one source; returns the unsubscribe function. */
+export function subscribe<E extends { source: object }>(channel: dc.Channel, source: object | null, fn: (e: E) => void): () => void {
+  const listener = (msg: unknown) => {
+    const e = msg as E;
+    if (source === null || e.source === source) fn(e);
+  };
+  channel.subscribe(listener);
+  return () => { channel.unsubscribe(listener); };
+}
