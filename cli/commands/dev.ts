@@ -43,7 +43,7 @@ export const devCommand: CommandModule<object, DevArgs> = {
     .option('storage-port', { type: 'number', default: 23000, describe: 'storage port on 127.0.0.2 and 127.0.0.3' })
     .option('verbose', { alias: 'v', type: 'boolean', describe: 'show every log line of the daemons (default: warnings and errors)' })
     .option('http-port', { type: 'number', default: 8888, describe: 'HTTP port of every daemon (files on the storages, /metrics and /healthz); 0 = none' })
-    .example('$0 dev --tracker-port 22200 --storage-port 23100 --data /tmp/fdfs', 'a second cluster beside the default one') as never,
+    .example('$0 dev --tracker-port 22200 --storage-port 23100 --http-port 8889 --data /tmp/fdfs', 'a second cluster beside the default one') as never,
   handler: async (argv) => {
     const data = path.resolve(argv.data);
     const dirs = { tracker: path.join(data, 'tracker'), s1: path.join(data, 'storage1'), s2: path.join(data, 'storage2') };
@@ -89,6 +89,8 @@ export const devCommand: CommandModule<object, DevArgs> = {
       } catch (err) {
         const reason = startFailure(err);
         if (/EADDRINUSE/.test(reason)) {
+          // The HTTP port is shared by every daemon: name the option of the port that is taken.
+          if (argv['http-port'] > 0 && new RegExp(`(port |:)${argv['http-port']}\\b`).test(reason)) portOption = '--http-port N';
           throw new FdfsError('EADDRINUSE', `${label} cannot start: ${reason.replace(/^listen EADDRINUSE: /, '')}; ` +
             `another cluster running? Stop it, or choose other ports: fdfs dev ${portOption} (npm start -- ${portOption})`, { retryable: false });
         }
