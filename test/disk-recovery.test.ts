@@ -14,9 +14,10 @@ import { fdfsCommand } from '../lib/util/daemon-process.ts';
 import { startCluster, tempDir, waitFor, type Cluster } from './helpers/cluster.ts';
 import { readTree } from './helpers/files.ts';
 import {
-  addrOf, appendOn, deleteOn, members, setMetaOn, split, uploadTo, waitActive, waitConverged, type Addr, type FileState,
+  addrOf, appendOn, deleteOn, members, setMetaOn, split, uploadTo, waitActive, waitConverged, withConn, type Addr, type FileState,
 } from './helpers/replication.ts';
 import { crc32 } from '../lib/protocol/crc32.ts';
+import { uploadSlaveFile } from '../lib/client/storage-client.ts';
 
 // Disk recovery (PROTOCOL.md §5.11) with real processes: a member whose store path was wiped
 // rebuilds it from its peer, byte for byte, is listed RECOVERY and routed no reads meanwhile, and
@@ -31,6 +32,8 @@ let addrs: Addr[];
 before(async () => {
   cluster = await startCluster({
     storages: 2,
+    // Slaves become symlinks (§3.3): the recovery re-creates links too (L/l records, §5.8).
+    tracker: { store_slave_file_use_link: true },
     storageEach: (i) => {
       fs.mkdirSync(storePath(i), { recursive: true });
       return { store_path0: storePath(i) };
@@ -52,6 +55,13 @@ before(async () => {
   await appendOn(addrs[1]!, app, more);
   expected.set(app, { size: 12000, crc: -1 });
   await setMetaOn(addrs[0]!, [...expected.keys()][3]!, { width: '1024', owner: 'recovery' });
+  const master = [...expected.keys()][5]!;
+  const slaveData = crypto.randomBytes(3333);
+  const slave = await withConn(addrs[0]!, async (c) => {
+    const r = await uploadSlaveFile(c, split(master).name, '_s', 'bin', { size: slaveData.length, chunks: () => slaveData }, master);
+    return `${r.group}/${r.logicName}`;
+  });
+  expected.set(slave, { size: slaveData.length, crc: crc32(slaveData) });
   const gone = await put(addrs[0]!, crypto.randomBytes(2000));
   await deleteOn(addrs[0]!, gone);
   expected.set(gone, null);
@@ -121,9 +131,14 @@ function sameTrees(): void {
   const pick = (m: Map<string, Buffer>) => new Map([...m].filter(([k]) => /^[0-9A-F]{2}\/[0-9A-F]{2}\/[^.]/.test(k)));
   const pa = pick(a);
   const pb = pick(b);
-  assert.ok(pa.size >= 243, `storage 1 holds ${pa.size} files`);
+  assert.ok(pa.size >= 244, `storage 1 holds ${pa.size} files`);
   assert.deepEqual([...pb.keys()].sort(), [...pa.keys()].sort(), 'same file names on both members');
   for (const [k, v] of pa) assert.ok(v.equals(pb.get(k)!), `${k} differs`);
+  const links = (dir: string) => fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((d) => d.isSymbolicLink())
+    .map((d) => path.relative(dir, path.join(d.parentPath, d.name))).sort();
+  const la = links(path.join(storePath(0), 'data'));
+  assert.ok(la.length >= 1, 'storage 1 holds the slave symlink');
+  assert.deepEqual(links(path.join(storePath(1), 'data')), la, 'same symlinks on both members');
   const left = [...b.keys()].filter((k) => /recovery|\.tmp$/.test(k));
   assert.deepEqual(left, [], 'no recovery work file or temp file left');
 }
@@ -176,7 +191,7 @@ test('kill -9 in the middle of the copy: the next start resumes without fetching
   s.child.kill('SIGKILL');
   await s.exited;
   const copied = count();
-  assert.ok(copied < 243, `killed before the end (${copied} files there)`);
+  assert.ok(copied < 244, `killed before the end (${copied} files there)`);
   const flag = fs.readFileSync(path.join(data, '.recovery.flag'), 'latin1');
   assert.match(flag, /fetch_binlog_done=1/);
   const second: string[] = [];
@@ -185,7 +200,7 @@ test('kill -9 in the middle of the copy: the next start resumes without fetching
   assert.ok(!second.some((l) => /fetching its binlog/.test(l)), 'the binlog was not fetched again');
   assert.ok(second.some((l) => /resumes at byte [1-9]/.test(l)), second.join('\n'));
   const again = Number(/done: (\d+) files/.exec(second.find((l) => /disk recovery of store_path0 done/.test(l)) ?? '')?.[1] ?? -1);
-  assert.ok(again >= 0 && again < 243, `the resumed run copied only what was left (${again} files)`);
+  assert.ok(again >= 0 && again < 244, `the resumed run copied only what was left (${again} files)`);
   await waitActive(cluster, 2, 30_000);
   await waitConverged(addrs, expected, 60_000);
   sameTrees();
@@ -206,7 +221,8 @@ test('FETCH_ONE_PATH_BINLOG: the create/link history of one path, framed with th
   const text = all.subarray(10, all.length - 8);
   assert.equal(all.readBigInt64BE(all.length - 8), BigInt(text.length));
   const lines = text.toString('latin1').trim().split('\n');
-  for (const l of lines) assert.match(l, /^\d+ [Cc] M00\/[0-9A-F]{2}\/[0-9A-F]{2}\/\S+$/);
+  for (const l of lines) assert.match(l, /^\d+ ([Cc] M00\/[0-9A-F]{2}\/[0-9A-F]{2}\/\S+|[Ll] M00\/[0-9A-F]{2}\/[0-9A-F]{2}\/\S+ M00\/[0-9A-F]{2}\/[0-9A-F]{2}\/\S+)$/);
+  assert.ok(lines.some((l) => / L /.test(l)), 'the slave symlink is an L record with its target');
   const names = new Set(lines.map((l) => l.split(' ')[2]));
   for (const [id, want] of expected) assert.equal(names.has(split(id).name), want !== null, id);
   // Another store path index is EINVAL.
