@@ -109,72 +109,64 @@ export class ChaosLoad {
         const old = r.content!;
         const data = crypto.randomBytes(rng.int(1, 64 * 1024));
         const offset = kind === 'modify' ? rng.int(0, Math.max(0, old.length - data.length)) : old.length;
-        try {
+        await this.onFile(kind, r, async () => {
           if (kind === 'append') await this.client.append(r.id, data);
           else await this.client.modify(r.id, offset, data);
           const next = Buffer.alloc(Math.max(old.length, offset + data.length));
           old.copy(next);
           data.copy(next, offset);
           this.setContent(r, next);
-          L.count(kind);
-        } catch (err) {
-          if (!refused(err)) r.state = 'uncertain';
-          L.count(kind, err);
-        } finally {
-          r.busy = false;
-        }
+        }, () => { r.state = 'uncertain'; });
         return;
       }
       case 'set-metadata': {
         const r = L.take(pick);
         if (!r) return;
         const meta = { chaos: String(rng.int(0, 1e9)), size: String(r.size) };
-        try {
+        await this.onFile(kind, r, async () => {
           await this.client.setMetadata(r.id, meta, 'overwrite');
           r.meta = meta;
-          L.count(kind);
-        } catch (err) {
-          if (!refused(err)) r.meta = 'uncertain';
-          L.count(kind, err);
-        } finally {
-          r.busy = false;
-        }
+        }, () => { r.meta = 'uncertain'; });
         return;
       }
       case 'delete': {
         const r = L.take(pick);
         if (!r) return;
-        try {
+        await this.onFile(kind, r, async () => {
           await this.client.delete(r.id);
           r.state = 'deleted';
           r.content = undefined;
-          L.count(kind);
-        } catch (err) {
-          if (!refused(err)) r.state = 'uncertain';
-          L.count(kind, err);
-        } finally {
-          r.busy = false;
-        }
+        }, () => { r.state = 'uncertain'; });
         return;
       }
       case 'download': {
         // Appender files may lag on a replica (their changes are replicated after the fact).
         const r = L.take(pick, (f) => !f.appender);
         if (!r) return;
-        try {
+        await this.onFile(kind, r, async () => {
           const b = await this.client.downloadToBuffer(r.id);
           if (b.length !== r.size || crc32(b) !== r.crc) {
             L.corruptReads.push(`${r.id}: read ${b.length} bytes CRC32 ${crc32(b).toString(16)}, acknowledged ${r.size} bytes CRC32 ${r.crc.toString(16)}`);
           }
-          L.count(kind);
-        } catch (err) {
-          if ((err as FdfsError).code === 'ENOENT') L.readMisses++;
-          L.count(kind, err);
-        } finally {
-          r.busy = false;
-        }
+        }, (err) => { if ((err as FdfsError).code === 'ENOENT') L.readMisses++; }, false);
         return;
       }
+    }
+  }
+
+  /**
+   * One operation on a busy file: counted as acknowledged when `op` resolves; when it fails
+   * without a refusal that proves nothing happened, `unanswered` records the doubt.
+   */
+  private async onFile(kind: OpKind, r: FileRecord, op: () => Promise<void>, unanswered: (err: unknown) => void, onlyUnanswered = true): Promise<void> {
+    try {
+      await op();
+      this.ledger.count(kind);
+    } catch (err) {
+      if (!onlyUnanswered || !refused(err)) unanswered(err);
+      this.ledger.count(kind, err);
+    } finally {
+      r.busy = false;
     }
   }
 

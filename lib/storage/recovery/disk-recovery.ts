@@ -61,7 +61,10 @@ export interface DiskRecoveryOptions {
   waitMs?: number;
   /** Accept the trackers that answer once one has been unreachable this long (ms). */
   trackerPatienceMs?: number;
-  /** Rewrite a thread's mark after this many records (C: 1000) or this many ms. */
+  /**
+   * Rewrite a thread's mark after this many records or this many ms. C waits for 1000 records; we
+   * default to 100 or 1 s, so a killed recovery repeats at most a second of downloads.
+   */
   markEvery?: number;
   markEveryMs?: number;
 }
@@ -348,6 +351,8 @@ export class DiskRecovery {
       throw e;
     }
     if (size === null) {
+      // A temp file of an attempt before a crash may still be there.
+      await fs.rm(tmp, { force: true });
       this.result.missing++;
       return;
     }

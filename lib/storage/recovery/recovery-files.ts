@@ -24,7 +24,6 @@ export class RecoveryFiles {
   get flagFile(): string { return path.join(this.dataDir, RECOVERY_FLAG_FILE); }
   binlogFile(i: number): string { return path.join(this.dataDir, `${BINLOG_BASE}.${i}`); }
   markFile(i: number): string { return path.join(this.dataDir, `${MARK_BASE}.${i}`); }
-  get fetchTmpFile(): string { return path.join(this.dataDir, `${BINLOG_BASE}.tmp`); }
   binlogTmpFile(i: number): string { return path.join(this.dataDir, `${BINLOG_BASE}.${i}.tmp`); }
 
   async readFlag(): Promise<RecoveryFlag | null> {
