@@ -13,7 +13,7 @@ import { readLinesFrom } from './binlog-lines.ts';
 import { connectPeer, downloadTo, fetchPathBinlog, type PeerDial } from './peer-fetch.ts';
 import { RecoveryFiles, time33, type RecoveryFlag } from './recovery-files.ts';
 import {
-  askOwnStatus, findSourcePeer, reportOwnStatus, worthRecovering, type PeerAddress, type RecoverySelf,
+  askOwnStatus, findSourcePeer, reportOwnStatus, servingStatus, worthRecovering, type PeerAddress, type RecoverySelf,
 } from './source-peer.ts';
 
 // Disk recovery (PROTOCOL.md §5.11): a store path whose disk was replaced is rebuilt from a peer
@@ -192,9 +192,26 @@ export class DiskRecovery {
 
   private async reportUntilAccepted(status: number): Promise<void> {
     for (;;) {
-      if (await reportOwnStatus(this.o.trackers, this.o.dial, this.o.self, status)) return;
+      if (await reportOwnStatus(this.o.trackers, this.o.dial, this.o.self, status)) break;
       this.o.log('warn', `disk recovery of ${this.label}: no tracker accepted status ${storageStatusName(status)}; retrying`);
       await this.pause();
+    }
+    if (status === ST.RECOVERY) await this.untilNotServing();
+  }
+
+  /**
+   * §4.10: a tracker that still lists us ONLINE/ACTIVE ignores the RECOVERY report and would send
+   * readers here — it has not noticed yet that the old process is gone (no FIN after a power loss).
+   * It will once the heartbeat times out; then the report is applied.
+   */
+  private async untilNotServing(): Promise<void> {
+    for (let said = false; ;) {
+      const serving = await servingStatus(this.o.trackers, this.o.dial, this.o.self);
+      if (serving === null) return;
+      if (!said) this.o.log('info', `disk recovery of ${this.label}: a tracker still lists this storage ${storageStatusName(serving)}; waiting until it does not`);
+      said = true;
+      await this.pause(Math.min(this.waitMs, 1000));
+      await reportOwnStatus(this.o.trackers, this.o.dial, this.o.self, ST.RECOVERY);
     }
   }
 

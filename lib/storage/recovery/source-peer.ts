@@ -52,6 +52,17 @@ export async function askOwnStatus(trackers: readonly TrackerEndpoint[], dial: T
   return { kind: 'status', status: best };
 }
 
+/** The status some tracker still serves us with (ONLINE/ACTIVE), or null when none does. */
+export async function servingStatus(trackers: readonly TrackerEndpoint[], dial: TrackerDialOptions, self: RecoverySelf): Promise<number | null> {
+  for (const t of trackers) {
+    try {
+      const brief = await withTracker(t, dial, (conn) => getStorageStatus(conn, self.group, self.ip, self.port));
+      if (brief.status === ST.ACTIVE || brief.status === ST.ONLINE) return brief.status;
+    } catch { /* unreachable or unknown: it sends nobody here */ }
+  }
+  return null;
+}
+
 /** Whether a status means "this storage held data the group knows about" (§5.11 step 2a). */
 export function worthRecovering(status: number): boolean {
   return status !== ST.INIT && status !== ST.IP_CHANGED && status !== ST.DELETED;
