@@ -29,6 +29,7 @@ import type { ReporterHost } from './reporter-host.ts';
 import { readStatFile, writeStatFile } from './stat-file.ts';
 import { StorePaths } from './store-paths.ts';
 import { sweepUploadTemps } from './upload-temp-sweep.ts';
+import { DiskRecovery, markRecoveryPending, storePathsToRecover } from './recovery/disk-recovery.ts';
 import { SyncReceiver } from './sync/receiver.ts';
 import { SyncManager, type SyncReporter } from './sync/sync-manager.ts';
 import { TrackerReporter } from './tracker-reporter.ts';
@@ -142,6 +143,9 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
   readonly metrics = new RequestMetrics('storage');
   private http: HttpServer | null = null;
   private statConsumer: StatConsumer | null = null;
+  /** Store paths to rebuild from a peer before serving (disk recovery, §5.11). */
+  private recoverPaths: number[] = [];
+  private readonly recoveryAbort = new AbortController();
 
   constructor(config: StorageConfig, log: Logger = silentLogger, options: StorageServerOptions = {}) {
     super();
@@ -388,6 +392,7 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
       await this.openState();
       await this.listen();
       await this.bootstrap();
+      if (this.recoverPaths.length > 0) await this.recoverDisks();
       if (!this._groupName) throw new FdfsError('EINVAL', 'group_name is not set and no tracker told us our group');
       if (!this.names.source) {
         this.log('warn', 'no IPv4 address for file names yet (no usable GET_MY_IP answer): uploads are refused until there is one');
@@ -448,8 +453,11 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
       subdirCount: c.subdir_count_per_path,
       log: this.log.child('store-paths'),
     });
+    // §5.11: decided before init() creates the data directories again.
+    this.recoverPaths = await storePathsToRecover(c.store_paths, !firstStart, this.initFlag.sync_old_done);
     await storePaths.init();
     this._storePaths = storePaths;
+    for (const i of this.recoverPaths) await markRecoveryPending(storePaths.dataDir(i));
     this.syncReceiver = new SyncReceiver(this.syncDir, this.log.child('sync-in'));
     await this.syncReceiver.load();
     await this.syncReceiver.removeLeftovers(c.store_paths.map((_, i) => storePaths.dataDir(i)));
@@ -476,6 +484,7 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
    */
   private async checkStorePathMarks(): Promise<void> {
     const marks = this.initFlag.store_path_marks;
+    let changed = false;
     for (let i = 0; i < this.storePathCount; i++) {
       const p = this.config.store_paths[i]!;
       const onDisk = await readStorePathMark(p);
@@ -486,12 +495,16 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
       if (onDisk && !expected) {
         marks[i] = onDisk;
       } else if (!onDisk) {
-        if (expected) this.log('warn', `store_path${i} ${p} lost its mark file; writing a new one (disk recovery is not supported)`);
+        if (expected && !this.recoverPaths.includes(i)) this.log('warn', `store_path${i} ${p} lost its mark file; writing a new one`);
         marks[i] = newStorePathMark(this.config.bind_addr || '0.0.0.0', this._port);
         await writeStorePathMark(p, marks[i]!);
+        changed = true;
       }
     }
     for (let i = 0; i < marks.length; i++) marks[i] ??= '';
+    // At once: a crash before start() ends would otherwise leave the path with a mark the flag
+    // file does not know (a recovering storage is often killed before that).
+    if (changed) await this.saveInitFlag();
   }
 
   private async listen(): Promise<void> {
@@ -620,6 +633,31 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
     if (this.groupMembers.length > 0) manager.onMembers(this.groupMembers);
   }
 
+  /**
+   * Disk recovery (§5.11), one store path after the other, before the storage serves or joins:
+   * requests that arrive meanwhile wait, and the trackers list it as RECOVERY, so nothing reads
+   * from it until it holds everything again.
+   */
+  private async recoverDisks(): Promise<void> {
+    const c = this.config;
+    const dial = { connectTimeout: c.connect_timeout, networkTimeout: c.network_timeout, localAddress: this.bindAddr || undefined };
+    for (const i of this.recoverPaths) {
+      this.log('info', `store_path${i} ${c.store_paths[i]} was replaced: recovering it from a peer`);
+      await new DiskRecovery({
+        storePathIndex: i,
+        storePaths: this.storePaths,
+        self: { group: this._groupName, ip: this.myIps[0] ?? c.bind_addr, port: this._port, id: this._serverId, storePathCount: this.storePathCount },
+        trackers: c.tracker_servers.map((t) => ({ hosts: [...t.hosts], port: t.port })),
+        dial,
+        peerDial: dial,
+        threads: c.disk_recovery_threads,
+        log: this.log,
+        signal: this.recoveryAbort.signal,
+      }).run();
+    }
+    this.recoverPaths = [];
+  }
+
   /** Per-peer replication readers (tests, monitoring). */
   get sync(): SyncManager | null { return this.syncManager; }
 
@@ -637,6 +675,7 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
     this.stopped ??= (async () => {
       // A start() still waiting on the trackers gives up.
       this.failReady(new FdfsError('ENOTCONN', 'storage server is stopping'));
+      this.recoveryAbort.abort();
       this.state = 'stopping';
       await this.shutdown();
       this.state = 'stopped';

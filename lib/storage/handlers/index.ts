@@ -6,6 +6,7 @@ import { activeTest } from './active-test.ts';
 import { appendFile } from './append.ts';
 import { deleteFile } from './delete.ts';
 import { download } from './download.ts';
+import { fetchOnePathBinlog } from './fetch-one-path-binlog.ts';
 import { getMetadata } from './get-metadata.ts';
 import { listFiles } from './list-files.ts';
 import { modifyFile } from './modify.ts';
@@ -53,6 +54,8 @@ const TABLE: ReadonlyArray<[number, Handler<StorageContext>]> = [
   [CMD.SYNC_CREATE_LINK, syncPair],
   [CMD.SYNC_RENAME_FILE, syncPair],
   [CMD.FDFS_SYNC_WATERMARK, syncWatermark],
+  // Disk recovery of a peer (§5.8, §5.11).
+  [CMD.FETCH_ONE_PATH_BINLOG, fetchOnePathBinlog],
   // fdfs extension: outgoing replication per peer, for `fdfs list` (lib/protocol/sync-status.ts).
   [CMD.FDFS_SYNC_STATUS, syncStatus],
 ];
