@@ -331,7 +331,19 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
    */
   private isGroupMember(ip: string): boolean | Promise<boolean> {
     if (this.knownMember(ip)) return true;
-    // One wait shared by every request that asks meanwhile.
+    const deadline = Date.now() + MEMBER_WAIT_MS;
+    return (async () => {
+      while (!this.knownMember(ip)) {
+        const left = deadline - Date.now();
+        if (left <= 0 || this.state === 'stopping' || this.state === 'stopped') return false;
+        await this.nextMembers(left);
+      }
+      return true;
+    })();
+  }
+
+  /** The next member list pushed by a tracker, or `ms` passing; one wait shared by every asker. */
+  private nextMembers(ms: number): Promise<void> {
     this.membersWait ??= new Promise<void>((resolve) => {
       const done = () => {
         clearTimeout(timer);
@@ -339,10 +351,10 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
         this.membersWait = null;
         resolve();
       };
-      const timer = setTimeout(done, MEMBER_WAIT_MS);
+      const timer = setTimeout(done, ms);
       this.on('members', done);
     });
-    return this.membersWait.then(() => this.knownMember(ip));
+    return this.membersWait;
   }
 
   // ---- StorageHttpHost (lib/http/storage-http.ts) ----

@@ -8,15 +8,17 @@ import { checkGroup } from './common.ts';
 // far each peer is behind this storage's binlog. A group other than ours is EINVAL.
 
 /**
- * How long one answer serves every asker. Counting a peer's backlog reads up to 64 MiB of binlog
- * (BEHIND_SCAN_LIMIT); issue 15: without sharing, every `fdfs list` of every client paid that
- * per peer. Clients poll every few seconds, so a second-old count loses nothing.
+ * How long one answer serves every asker while the binlog does not grow. Counting a peer's backlog
+ * reads up to 64 MiB of binlog (BEHIND_SCAN_LIMIT); issue 15: without sharing, every `fdfs list`
+ * of every client paid that per peer. At most one count runs at a time, whatever many ask.
  */
 const FRESH_MS = 2000;
 
 interface Answer {
   /** When the count finished (or started, while it runs). */
   at: number;
+  /** The binlog end it was counted against: a new record makes it stale at once. */
+  binlogEnd: string;
   settled: boolean;
   peers: Promise<PeerSyncStatus[]>;
 }
@@ -25,10 +27,11 @@ const answers = new WeakMap<StorageContext, Answer>();
 
 function currentStatus(ctx: StorageContext): Promise<PeerSyncStatus[]> {
   const now = Date.now();
+  const end = ctx.binlog ? `${ctx.binlog.position().index}:${ctx.binlog.position().offset}` : '';
   const a = answers.get(ctx);
   // A count in progress is shared too (single flight), however long it takes.
-  if (a && (now - a.at < FRESH_MS || !a.settled)) return a.peers;
-  const next: Answer = { at: now, settled: false, peers: ctx.syncStatus ? ctx.syncStatus() : Promise.resolve([]) };
+  if (a && (!a.settled || (now - a.at < FRESH_MS && a.binlogEnd === end))) return a.peers;
+  const next: Answer = { at: now, binlogEnd: end, settled: false, peers: ctx.syncStatus ? ctx.syncStatus() : Promise.resolve([]) };
   next.peers.then(() => { next.settled = true; next.at = Date.now(); }, () => { answers.delete(ctx); });
   answers.set(ctx, next);
   return next.peers;
