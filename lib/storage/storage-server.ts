@@ -5,7 +5,8 @@ import path from 'node:path';
 import type { StorageConfig } from '../config/storage-config.ts';
 import { parseStorageIds, type StorageIdEntry } from '../config/storage-ids.ts';
 import { parseBool, parseReservedSpace } from '../config/values.ts';
-import { PacketServer } from '../net/packet-server.ts';
+import { PacketServer, type Connection } from '../net/packet-server.ts';
+import { enableQuickAck, loadQuickAck } from '../net/quick-ack.ts';
 import { allowHostsMatcher } from '../net/allow-hosts.ts';
 import { STORAGE_STATUS } from '../protocol/codes.ts';
 import { FdfsError } from '../protocol/errno.ts';
@@ -428,8 +429,11 @@ export class StorageServer extends EventEmitter implements ReporterHost {
       allowHost: allowHostsMatcher(c.allow_hosts),
       log: (level, msg) => this.log(level, msg),
     });
-    this.server.on('connection', () => {
+    // C senders wait for the ACK of each header before sending content (lib/net/quick-ack.ts).
+    await loadQuickAck();
+    this.server.on('connection', (conn: Connection) => {
       this.peakConnections = Math.max(this.peakConnections, this.server?.connections.size ?? 0);
+      enableQuickAck(conn.socket);
     });
     const addr = await this.server.listen(this._port, c.bind_addr || undefined);
     this._port = addr.port;
