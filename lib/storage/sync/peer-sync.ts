@@ -943,10 +943,17 @@ export class PeerSync {
     this.fail(reply, 'SYNC_TRUNCATE_FILE', r.name);
   }
 
-  /** §5.5: target from the record, or from the local link when the record has none. */
+  /**
+   * §5.5: target from the record, or from the local link when the record has none. Deviation for
+   * a C peer (no capabilities announced): 6.16.1 answers 19 by logging a nameless `l` line that
+   * stops every outbound sync of that storage (§5.5) unless it runs with
+   * file_sync_skip_invalid_record, so it gets the link as a copy of its target (a create under the
+   * link's name: the same bytes for every reader, at the cost of the space of one more file).
+   */
   private async pushLink(ch: SyncChannel, r: BinlogRecord, queued: () => void): Promise<void> {
     const p = this.localPath(r.name);
     if (!p) { queued(); return; }
+    if (this.peerCaps === 0) return this.pushCreate(ch, r.name, r.timestamp, queued);
     let target = r.extra ?? '';
     try {
       const raw = await fs.readlink(p);

@@ -1,0 +1,169 @@
+import { Buffer } from 'node:buffer';
+import crypto from 'node:crypto';
+import { ClientConnection } from '../../lib/net/client-connection.ts';
+import { CMD, storageStatusName } from '../../lib/protocol/codes.ts';
+import { decodeStorageStatRecords } from '../../lib/protocol/records.ts';
+import { encodeListStorageRequest } from '../../lib/protocol/storage-tracker.ts';
+import { readFrom, uploadTo, type Addr } from '../../test/helpers/replication.ts';
+
+// What the interop scenarios measure: member states from a tracker, which files every member
+// holds byte for byte, and how long a file takes to appear on the other member.
+
+export interface Member { ip: string; port: number; status: string; version: string }
+
+export async function membersOf(tracker: Addr, group: string): Promise<Member[]> {
+  const c = await ClientConnection.connect(tracker.host, tracker.port, { networkTimeout: 10, connectTimeout: 5 });
+  try {
+    const body = await c.request(CMD.SERVER_LIST_STORAGE, encodeListStorageRequest(group));
+    return decodeStorageStatRecords(body).map((r) => ({ ip: r.ip_addr, port: r.storage_port, status: storageStatusName(r.status), version: r.version }));
+  } finally {
+    c.close();
+  }
+}
+
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+/** Poll until fn is truthy; throws with `what` after timeoutMs. */
+export async function until<T>(what: string, fn: () => Promise<T> | T, timeoutMs: number, everyMs = 100): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) { lastErr = e; }
+    await sleep(everyMs);
+  }
+  throw new Error(`timed out (${Math.round(timeoutMs / 1000)} s) waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+}
+
+/** Waits until the member at `ip` is ACTIVE; returns when (ms since epoch). */
+export async function waitActive(tracker: Addr, group: string, ip: string, timeoutMs: number): Promise<number> {
+  await until(`${ip} ACTIVE at ${tracker.host}:${tracker.port}`, async () => (await membersOf(tracker, group)).some((m) => m.ip === ip && m.status === 'ACTIVE'), timeoutMs, 50);
+  return Date.now();
+}
+
+export function content(i: number, size: number): Buffer {
+  const b = crypto.randomBytes(size);
+  if (size >= 4) b.writeUInt32BE(i >>> 0, 0);
+  return b;
+}
+
+export interface Verdict { checked: number; missing: number; mismatched: number; firstProblem: string }
+
+/** Every expected file (id ⇒ bytes; null = must be absent) read back from every member. */
+export async function verify(members: Addr[], expected: Map<string, Buffer | null>, concurrency = 8): Promise<Verdict> {
+  const v: Verdict = { checked: 0, missing: 0, mismatched: 0, firstProblem: '' };
+  const jobs: Array<[Addr, string, Buffer | null]> = [];
+  for (const m of members) for (const [id, want] of expected) jobs.push([m, id, want]);
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) {
+      const [m, id, want] = jobs[next++]!;
+      let got: Buffer | null;
+      try {
+        got = await readFrom(m, id);
+      } catch (err) {
+        got = null;
+        v.firstProblem ||= `${m.host}: ${id}: ${(err as Error).message}`;
+      }
+      v.checked++;
+      if (want === null) {
+        if (got !== null) { v.mismatched++; v.firstProblem ||= `${m.host}: ${id} should be gone`; }
+      } else if (got === null) {
+        v.missing++;
+        v.firstProblem ||= `${m.host}: ${id} missing`;
+      } else if (!got.equals(want)) {
+        v.mismatched++;
+        v.firstProblem ||= `${m.host}: ${id} differs (${got.length} bytes, want ${want.length})`;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return v;
+}
+
+/** Waits until verify() finds nothing wrong (or the time is up) and returns the last verdict. */
+export async function converge(members: Addr[], expected: Map<string, Buffer | null>, timeoutMs: number): Promise<Verdict> {
+  const deadline = Date.now() + timeoutMs;
+  let v = await verify(members, expected);
+  while ((v.missing > 0 || v.mismatched > 0) && Date.now() < deadline) {
+    await sleep(500);
+    v = await verify(members, expected);
+  }
+  return v;
+}
+
+/**
+ * Replication lag: for each file, the time from its upload reply until every member in `peers`
+ * serves it whole, polled every 2 ms by a few readers.
+ */
+export class LagProbe {
+  private readonly pending: Array<{ id: string; at: number; size: number }> = [];
+  readonly lags: number[] = [];
+  private stopped = false;
+  private readonly loops: Promise<void>[] = [];
+
+  constructor(private readonly peers: Addr[], readers = 4) {
+    for (let i = 0; i < readers; i++) this.loops.push(this.loop());
+  }
+
+  add(id: string, size: number, at = Date.now()): void {
+    this.pending.push({ id, at, size });
+  }
+
+  private async loop(): Promise<void> {
+    while (!this.stopped) {
+      const item = this.pending.shift();
+      if (!item) { await sleep(2); continue; }
+      let all = true;
+      for (const peer of this.peers) {
+        let got: Buffer | null = null;
+        try { got = await readFrom(peer, item.id); } catch { /* not yet */ }
+        if (!got || got.length !== item.size) { all = false; break; }
+      }
+      if (all) this.lags.push(Date.now() - item.at);
+      else if (Date.now() - item.at < 120_000) { this.pending.push(item); await sleep(2); }
+    }
+  }
+
+  /** Waits (at most timeoutMs) for every file added so far, then stops. */
+  async finish(timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.pending.length > 0 && Date.now() < deadline) await sleep(20);
+    this.stopped = true;
+    await Promise.all(this.loops);
+  }
+}
+
+export function percentile(xs: number[], p: number): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+}
+
+/**
+ * Replication lag, one file at a time: upload to `src`, then read from every peer every
+ * millisecond until all serve it whole. `n` files; returns the lags in ms.
+ */
+export async function sequentialLag(src: Addr, peers: Addr[], n: number, size = 2000, timeoutMs = 30_000): Promise<number[]> {
+  const lags: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const data = content(i, size);
+    const id = await uploadTo(src, data);
+    const at = Date.now();
+    for (const peer of peers) {
+      for (;;) {
+        let got: Buffer | null = null;
+        try { got = await readFrom(peer, id); } catch { /* not yet */ }
+        if (got && got.equals(data)) break;
+        if (Date.now() - at > timeoutMs) throw new Error(`${id} not on ${peer.host} after ${timeoutMs} ms`);
+        await sleep(1);
+      }
+    }
+    lags.push(Date.now() - at);
+  }
+  return lags;
+}
