@@ -45,6 +45,23 @@ export async function waitActive(tracker: Addr, group: string, ip: string, timeo
   return Date.now();
 }
 
+/** Waits until the member at `ip` is ACTIVE; returns when the tracker first listed it (JOIN) and when ACTIVE. */
+export async function watchJoin(tracker: Addr, group: string, ip: string, timeoutMs: number): Promise<{ joinedAt: number; activeAt: number; steps: string }> {
+  let joinedAt = 0;
+  let last = '';
+  const steps: string[] = [];
+  await until(`${ip} ACTIVE at ${tracker.host}:${tracker.port}`, async () => {
+    const m = (await membersOf(tracker, group)).find((x) => x.ip === ip);
+    if (m && !joinedAt) joinedAt = Date.now();
+    if (m && m.status !== last) {
+      last = m.status;
+      steps.push(`${m.status}@${((Date.now() - joinedAt) / 1000).toFixed(1)}`);
+    }
+    return m?.status === 'ACTIVE';
+  }, timeoutMs, 20);
+  return { joinedAt, activeAt: Date.now(), steps: steps.join(' ') };
+}
+
 export function content(i: number, size: number): Buffer {
   const b = crypto.randomBytes(size);
   if (size >= 4) b.writeUInt32BE(i >>> 0, 0);

@@ -49,12 +49,18 @@ function fdOf(socket: Socket): number {
 }
 
 /**
- * Acknowledge every read on this socket at once. Call loadQuickAck() first (at server start):
- * before it resolved this does nothing. Returns whether it is in effect.
+ * Acknowledge every read on this socket at once. Call loadQuickAck() first (at server start, not
+ * awaited: loading the binding must not delay listening); a socket enabled before it finished
+ * gets it then. Returns whether it is in effect now.
  */
 export function enableQuickAck(socket: Socket): boolean {
   const fn = setsockopt;
-  if (!fn) return false;
+  if (!fn) {
+    // Still loading (start-up): apply it when ready, so a long-lived sync connection accepted
+    // early is not left without it for its whole life.
+    void loading?.then((ok) => { if (ok && !socket.destroyed) enableQuickAck(socket); });
+    return false;
+  }
   const fd = fdOf(socket);
   if (fd < 0) return false;
   const one = [1];

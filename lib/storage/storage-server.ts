@@ -430,7 +430,7 @@ export class StorageServer extends EventEmitter implements ReporterHost {
       log: (level, msg) => this.log(level, msg),
     });
     // C senders wait for the ACK of each header before sending content (lib/net/quick-ack.ts).
-    await loadQuickAck();
+    void loadQuickAck();
     this.server.on('connection', (conn: Connection) => {
       this.peakConnections = Math.max(this.peakConnections, this.server?.connections.size ?? 0);
       enableQuickAck(conn.socket);
