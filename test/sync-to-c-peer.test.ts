@@ -4,7 +4,7 @@ import { Buffer } from 'node:buffer';
 import crypto from 'node:crypto';
 import * as storage from '../lib/client/storage-client.ts';
 import { CMD } from '../lib/protocol/codes.ts';
-import { SYNC_CAPS_PROBE_STATUS } from '../lib/storage/sync/codec.ts';
+import { SYNC_CAP, SYNC_CAPS_PROBE_STATUS, decodeSyncCaps, encodeReportServerId } from '../lib/storage/sync/codec.ts';
 import { STORAGE_IPS, startCluster, waitFor, type Cluster } from './helpers/cluster.ts';
 import { startFakeCStorage, type FakeCStorage } from './helpers/fake-c-storage.ts';
 import {
@@ -94,4 +94,16 @@ test('fdfs ⇒ C: every record type arrives, one request at a time, no fdfs exte
   // so a C peer gets the slave's bytes as a file of that name instead.
   assert.equal(fake.served.get(CMD.SYNC_CREATE_LINK) ?? 0, 0, 'no SYNC_CREATE_LINK to a C peer');
   assert.equal(fake.files.get(slaveName)?.toString(), 'abcd', 'the slave arrived with its bytes');
+});
+
+test('an fdfs receiver announces pipelining and watermarks only to a sender that asks; a C sender gets the empty answer it expects', async () => {
+  await withConn(s1, async (c) => {
+    const plain = await c.request(CMD.REPORT_SERVER_ID, encodeReportServerId('127.0.0.9'));
+    assert.equal(plain.length, 0, 'C senders read no body after 9');
+    const asked = await c.request(CMD.REPORT_SERVER_ID, encodeReportServerId('127.0.0.9'), { status: SYNC_CAPS_PROBE_STATUS });
+    const caps = decodeSyncCaps(asked);
+    assert.ok(caps & SYNC_CAP.PIPELINE, 'pipelining');
+    assert.ok(caps & SYNC_CAP.WATERMARK, 'watermarks');
+  });
+  assert.equal(decodeSyncCaps(Buffer.alloc(0)), 0, 'an empty answer (C) means no capabilities');
 });
