@@ -2,6 +2,9 @@ import { Buffer } from 'node:buffer';
 import crypto from 'node:crypto';
 import { ClientConnection } from '../../lib/net/client-connection.ts';
 import { CMD, storageStatusName } from '../../lib/protocol/codes.ts';
+import { encodeB64 } from '../../lib/protocol/base64.ts';
+import { crc32 } from '../../lib/protocol/crc32.ts';
+import { encodeFileHeader, makeSizeField } from '../../lib/protocol/filename.ts';
 import { decodeStorageStatRecords } from '../../lib/protocol/records.ts';
 import { encodeListStorageRequest } from '../../lib/protocol/storage-tracker.ts';
 import { readFrom, uploadTo, type Addr } from '../../test/helpers/replication.ts';
@@ -183,4 +186,73 @@ export async function sequentialLag(src: Addr, peers: Addr[], n: number, size = 
     lags.push(Date.now() - at);
   }
   return lags;
+}
+
+/**
+ * Round trips of SYNC_CREATE_FILE sent the way a FastDFS storage sends them (storage_sync.c):
+ * Nagle left on, header + fixed part + name in one write, the content in a second one, then wait
+ * for the answer. A receiver that delays its ACK holds the content back 40 ms (Linux delayed ACK).
+ * Returns the round trips in ms and the file ids created.
+ */
+export async function cStyleRoundTrips(target: Addr, group: string, sourceIp: string, n: number): Promise<{ ms: number[]; files: Map<string, Buffer> }> {
+  const net = await import('node:net');
+  const sock = net.connect({ host: target.host, port: target.port, noDelay: false, localAddress: sourceIp });
+  await new Promise<void>((resolve, reject) => { sock.once('connect', () => resolve()); sock.once('error', reject); });
+  let buf = Buffer.alloc(0);
+  let waiting: ((status: number) => void) | null = null;
+  sock.on('data', (d: Buffer) => {
+    buf = Buffer.concat([buf, d]);
+    while (buf.length >= 10) {
+      const len = Number(buf.readBigInt64BE(0));
+      if (buf.length < 10 + len) break;
+      const status = buf[9]!;
+      buf = buf.subarray(10 + len);
+      const w = waiting;
+      waiting = null;
+      w?.(status);
+    }
+  });
+  const header = (len: number, cmd: number) => {
+    const h = Buffer.alloc(10);
+    h.writeBigInt64BE(BigInt(len));
+    h[8] = cmd;
+    return h;
+  };
+  const call = (parts: Buffer[]) => new Promise<number>((resolve) => {
+    waiting = resolve;
+    void (async () => {
+      for (const p of parts) {
+        sock.write(p);
+        // Separate send() calls, as C's tcpsenddata + sendfile.
+        await new Promise((r) => setImmediate(r));
+      }
+    })();
+  });
+  try {
+    const id = Buffer.alloc(16);
+    id.write(sourceIp, 'latin1');
+    if ((await call([Buffer.concat([header(16, 9), id])])) !== 0) throw new Error('REPORT_SERVER_ID refused');
+    const ms: number[] = [];
+    const files = new Map<string, Buffer>();
+    const now = Math.floor(Date.now() / 1000);
+    for (let i = 0; i < n; i++) {
+      const data = content(i, 3000);
+      // A real name of a file "uploaded" to sourceIp (§6.2), as a C source would push.
+      const head = encodeFileHeader({ source: { ip: sourceIp }, timestamp: now, sizeField: makeSizeField('normal', data.length, crypto.randomInt(1 << 23)), crc32: crc32(data) });
+      const name = `M00/00/00/${encodeB64(head)}.bin`;
+      const nameB = Buffer.from(name, 'latin1');
+      const fixed = Buffer.alloc(36);
+      fixed.writeBigInt64BE(BigInt(nameB.length), 0);
+      fixed.writeBigInt64BE(BigInt(data.length), 8);
+      fixed.writeInt32BE(now, 16);
+      fixed.write(group, 20, 'latin1');
+      const t0 = process.hrtime.bigint();
+      const status = await call([Buffer.concat([header(36 + nameB.length + data.length, 16), fixed, nameB]), data]);
+      ms.push(Number(process.hrtime.bigint() - t0) / 1e6);
+      if (status === 0) files.set(`${group}/${name}`, data);
+    }
+    return { ms, files };
+  } finally {
+    sock.destroy();
+  }
 }

@@ -28,6 +28,8 @@ let loading: Promise<boolean> | null = null;
 export function loadQuickAck(): Promise<boolean> {
   loading ??= (async () => {
     if (process.platform !== 'linux' || 'Deno' in globalThis) return false;
+    // FDFS_QUICKACK=0 turns it off (to measure what it saves).
+    if (process.env.FDFS_QUICKACK === '0') return false;
     try {
       // A variable specifier: the type checker and bundlers must not require the optional package.
       const name = 'koffi';
