@@ -13,8 +13,8 @@ import type { StorageContext } from '../context.ts';
 import { locate, logicNameOfPath } from '../handlers/common.ts';
 import { BinlogReader } from './binlog-reader.ts';
 import {
-  SYNC_CAP, SYNC_CAPS_PROBE_STATUS, SYNC_NO_CONTENT_STATUS, decodeSyncCaps, encodeReportServerId, encodeSyncDelete, encodeSyncFile, encodeSyncPair, encodeSyncRange,
-  encodeSyncWatermark,
+  SYNC_CAP, SYNC_CAPS_PROBE_STATUS, SYNC_NO_CONTENT_STATUS, decodeSyncCaps, encodeReportServerId, encodeSyncDelete,
+  encodeSyncFile, encodeSyncPair, encodeSyncRange, encodeSyncWatermark,
 } from './codec.ts';
 import { markFileName, newMark, readMark, writeMark, type SyncMark } from './mark-file.ts';
 import { SyncChannel, type ContentSource, type SyncReply } from './sync-channel.ts';
@@ -236,6 +236,8 @@ export class PeerSync {
   private watermarkOk: boolean | undefined;
   /** SYNC_CAP bits the peer announced in its answer to REPORT_SERVER_ID (0: a C storage), null before the first answer. */
   peerCaps: number | null = null;
+  /** The peer announced watermarks and then refused one: not sent again while this process runs. */
+  private watermarkRefused = false;
   private sentWatermark = 0;
   private watermarkSentAt = 0;
   /** Lowest timestamp of a record pushed and not yet covered by a watermark. */
@@ -367,7 +369,7 @@ export class PeerSync {
         : `peer ${this.peer.id} at ${this.address} is an fdfs storage: up to ${this.env.window} sync requests in flight per connection`);
     }
     this.peerCaps = caps;
-    this.watermarkOk = (caps & SYNC_CAP.WATERMARK) !== 0;
+    this.watermarkOk = (caps & SYNC_CAP.WATERMARK) !== 0 && !this.watermarkRefused;
     ch.setWindow((caps & SYNC_CAP.PIPELINE) !== 0 ? this.env.window : 1);
   }
 
@@ -755,8 +757,9 @@ export class PeerSync {
     }
     if (r.status === ERRNO.EINVAL) {
       // It announced the extension and still refused it as unknown (and closed, as C does after
-      // an EINVAL): never again with this peer until it announces it anew.
+      // an EINVAL): never again with this peer.
       this.watermarkOk = false;
+      this.watermarkRefused = true;
       this.log('info', `peer ${this.peer.id} does not take sync watermarks (a FastDFS storage); its download routing waits for the trackers' usual rules`);
       throw new FdfsError('ENOTCONN', 'peer closed after an unknown command');
     }

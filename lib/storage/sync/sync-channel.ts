@@ -68,6 +68,7 @@ export class SyncChannel {
   get inFlight(): number { return this.waiters.length; }
   get window(): number { return this.opts.window; }
 
+  /** Requests allowed in flight from now on (at least 1). */
   setWindow(n: number): void {
     this.opts.window = Math.max(1, n);
     this.wakeSpace();
