@@ -49,20 +49,26 @@ export async function waitActive(tracker: Addr, group: string, ip: string, timeo
 }
 
 /** Waits until the member at `ip` is ACTIVE; returns when the tracker first listed it (JOIN) and when ACTIVE. */
-export async function watchJoin(tracker: Addr, group: string, ip: string, timeoutMs: number): Promise<{ joinedAt: number; activeAt: number; steps: string }> {
+export async function watchJoin(tracker: Addr, group: string, ip: string, timeoutMs: number): Promise<{ joinedAt: number; activeAt: number; steps: string; copyMs: number }> {
   let joinedAt = 0;
   let last = '';
   const steps: string[] = [];
+  const seen = new Map<string, number>();
   await until(`${ip} ACTIVE at ${tracker.host}:${tracker.port}`, async () => {
     const m = (await membersOf(tracker, group)).find((x) => x.ip === ip);
     if (m && !joinedAt) joinedAt = Date.now();
     if (m && m.status !== last) {
       last = m.status;
+      if (!seen.has(m.status)) seen.set(m.status, Date.now());
       steps.push(`${m.status}@${((Date.now() - joinedAt) / 1000).toFixed(1)}`);
     }
     return m?.status === 'ACTIVE';
   }, timeoutMs, 20);
-  return { joinedAt, activeAt: Date.now(), steps: steps.join(' ') };
+  const activeAt = Date.now();
+  // The old-data copy: from SYNCING (or WAIT_SYNC when SYNCING passed between two polls) to OFFLINE.
+  const from = seen.get('SYNCING') ?? seen.get('WAIT_SYNC') ?? joinedAt;
+  const copyMs = (seen.get('OFFLINE') ?? activeAt) - from;
+  return { joinedAt, activeAt, steps: steps.join(' '), copyMs };
 }
 
 export function content(i: number, size: number): Buffer {
