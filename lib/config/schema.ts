@@ -232,6 +232,7 @@ export const STORAGE_KEYS = {
   sync_end_time: opt(time, { hour: 23, minute: 59 }, 'end of the daily sync window (HH:MM)'),
   sync_min_threads: opt(intType({ min: 1, max: 256 }), 1, 'sync worker threads kept ready (§5.10)'),
   sync_max_threads: opt(autoOrIntType({ min: 1, max: 256 }), 'auto', 'records per sync batch and parallel connections per peer; auto = 2 × store_path_count (§5.10)'),
+  sync_pipeline_window: opt(intType({ min: 1, max: 1024 }), 64, 'fdfs: sync requests in flight per connection to an fdfs peer that announced pipelining; FastDFS (C) peers always get 1 (docs/replication.md)'),
   write_mark_file_freq: opt(count, 500, 'rewrite a sync mark file after this many pushed records (§5.9)'),
   disk_recovery_threads: opt(count, 1, 'threads used to recover a lost store path (§5.11)'),
   store_path_count: opt(intType({ min: 1, max: MAX_STORE_PATHS }), 1, 'number of store paths store_path0 … store_pathN-1'),

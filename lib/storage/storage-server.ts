@@ -5,7 +5,8 @@ import path from 'node:path';
 import type { StorageConfig } from '../config/storage-config.ts';
 import { parseStorageIds, type StorageIdEntry } from '../config/storage-ids.ts';
 import { parseBool, parseReservedSpace } from '../config/values.ts';
-import { PacketServer } from '../net/packet-server.ts';
+import { PacketServer, type Connection } from '../net/packet-server.ts';
+import { enableQuickAck, loadQuickAck } from '../net/quick-ack.ts';
 import { loadAllowHosts } from '../net/allow-hosts.ts';
 import { checkListenAddress, listenError } from '../net/listen-check.ts';
 import { STORAGE_STATUS, storageStatusName } from '../protocol/codes.ts';
@@ -551,8 +552,11 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
       allowHost: this.allowHost,
       log: this.log.child('net'),
     });
-    this.server.on('connection', () => {
+    // C senders wait for the ACK of each header before sending content (lib/net/quick-ack.ts).
+    void loadQuickAck();
+    this.server.on('connection', (conn: Connection) => {
       this.peakConnections = Math.max(this.peakConnections, this.server?.connections.size ?? 0);
+      enableQuickAck(conn.socket);
     });
     // Without a listener an 'error' of the PacketServer would be thrown, stack trace and all.
     const onListenError = () => {};

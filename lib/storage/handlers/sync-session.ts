@@ -3,20 +3,22 @@ import { FdfsError } from '../../protocol/errno.ts';
 import { readFixed } from '../../protocol/fields.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
-import { SYNC_WATERMARK_LEN, decodeSyncWatermark } from '../sync/codec.ts';
+import { SYNC_CAPS_PROBE_STATUS, SYNC_CAP, SYNC_WATERMARK_LEN, decodeSyncWatermark, encodeSyncCaps } from '../sync/codec.ts';
 import { setSyncSource, syncSourceOf } from './sync-common.ts';
 
 // REPORT_SERVER_ID (9, PROTOCOL.md §5.1) and the fdfs extension FDFS_SYNC_WATERMARK (121): the two
 // messages that say who is syncing to us on a connection and how far it got.
 
 /** 9: the sending storage's id; later records on this connection count for it in 89 (§4.7). */
-export async function reportServerId(req: Request, ctx: StorageContext): Promise<void> {
+export async function reportServerId(req: Request, ctx: StorageContext): Promise<Buffer | void> {
   if (req.length !== STORAGE_ID_LEN) throw new FdfsError('EINVAL', `REPORT_SERVER_ID body of ${req.length} bytes, expected ${STORAGE_ID_LEN}`);
   // C keeps 15 characters (the 16th byte becomes the terminator) and refuses an empty id.
   const id = readFixed(await req.body(), 0, STORAGE_ID_LEN - 1);
   if (id === '') throw new FdfsError('EINVAL', 'REPORT_SERVER_ID with an empty server id');
   setSyncSource(req, id);
   ctx.sync?.hello(id);
+  // An fdfs sender asks what we take beyond FastDFS (lib/storage/sync/codec.ts); C senders never ask.
+  if (req.header.status === SYNC_CAPS_PROBE_STATUS) return encodeSyncCaps(SYNC_CAP.PIPELINE | SYNC_CAP.WATERMARK);
 }
 
 /**

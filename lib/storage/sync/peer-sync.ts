@@ -13,15 +13,17 @@ import type { StorageContext } from '../context.ts';
 import { locate, logicNameOfPath } from '../handlers/common.ts';
 import { BinlogReader } from './binlog-reader.ts';
 import {
-  SYNC_NO_CONTENT_STATUS, encodeReportServerId, encodeSyncDelete, encodeSyncFile, encodeSyncPair, encodeSyncRange,
-  encodeSyncWatermark,
+  SYNC_CAP, SYNC_CAPS_PROBE_STATUS, SYNC_NO_CONTENT_STATUS, decodeSyncCaps, encodeReportServerId, encodeSyncDelete,
+  encodeSyncFile, encodeSyncPair, encodeSyncRange, encodeSyncWatermark,
 } from './codec.ts';
 import { markFileName, newMark, readMark, writeMark, type SyncMark } from './mark-file.ts';
 import { SyncChannel, type ContentSource, type SyncReply } from './sync-channel.ts';
 
 // One sync reader per peer (PROTOCOL.md §5.9, §5.10): it follows this storage's binlog from the
 // peer's mark and pushes every record the peer needs (§5.7) with the sender rules of §5.2–§5.6.
-// Records are pipelined on one connection (see sync-channel.ts), in binlog order.
+// Records are pipelined on one connection (see sync-channel.ts), in binlog order, when the peer is
+// an fdfs storage that said it takes that; a C storage gets one request at a time and none of the
+// fdfs extensions (capabilities: REPORT_SERVER_ID probe, codec.ts).
 
 /** A group member as the tracker's change-push lists it (§4.8). */
 export interface SyncPeer {
@@ -52,7 +54,7 @@ export interface SyncEnv {
   readonly skipInvalid: boolean;
   readonly connectTimeout: number;
   readonly networkTimeout: number;
-  /** Requests in flight per peer connection. */
+  /** sync_pipeline_window: requests in flight per connection to a peer that announced pipelining. */
   readonly window: number;
   /** Parallel connections per peer (sync_max_threads, §5.10). */
   readonly lanes: number;
@@ -230,8 +232,12 @@ export class PeerSync {
   private sessionError: FdfsError | null = null;
   /** §5.2: after an EEXIST, ask the peer before sending a file again. */
   private peerHasFiles = false;
-  /** FDFS_SYNC_WATERMARK: undefined until a peer answered it, false for a C peer. */
+  /** FDFS_SYNC_WATERMARK: whether the peer announced it (false for a C peer); undefined before the first session. */
   private watermarkOk: boolean | undefined;
+  /** SYNC_CAP bits the peer announced in its answer to REPORT_SERVER_ID (0: a C storage), null before the first answer. */
+  peerCaps: number | null = null;
+  /** The peer announced watermarks and then refused one: not sent again while this process runs. */
+  private watermarkRefused = false;
   private sentWatermark = 0;
   private watermarkSentAt = 0;
   /** Lowest timestamp of a record pushed and not yet covered by a watermark. */
@@ -340,15 +346,31 @@ export class PeerSync {
       connectTimeout: this.env.connectTimeout,
       networkTimeout: this.env.networkTimeout,
       localAddress: this.env.localAddress,
-      window: this.env.window,
+      // One request at a time until the peer says it takes more (introduce()).
+      window: 1,
       onBytesOut: (n) => this.env.ctx.counters.count('total_sync_out_bytes', n),
     });
   }
 
-  /** REPORT_SERVER_ID on a new connection (§5.1). */
+  /**
+   * REPORT_SERVER_ID on a new connection (§5.1), carrying the capability probe (codec.ts): an fdfs
+   * peer answers with what it takes, a C storage with its usual empty answer. So a C peer is known
+   * before anything it would not understand is sent, at no cost to it (no extra request, no log
+   * line), and an fdfs peer replaced by a C storage on the same address (or back) is noticed at
+   * the next connection.
+   */
   private async introduce(ch: SyncChannel): Promise<void> {
-    const r = await ch.call(CMD.REPORT_SERVER_ID, encodeReportServerId(this.env.ownId()));
+    const r = await ch.call(CMD.REPORT_SERVER_ID, encodeReportServerId(this.env.ownId()), { status: SYNC_CAPS_PROBE_STATUS });
     if (r.status !== 0) throw new FdfsError(r.status, `REPORT_SERVER_ID refused by ${this.address}`);
+    const caps = decodeSyncCaps(r.body);
+    if (caps !== this.peerCaps) {
+      this.log('info', caps === 0
+        ? `peer ${this.peer.id} at ${this.address} is a FastDFS storage (or an fdfs without sync extensions): one sync request at a time, no watermarks`
+        : `peer ${this.peer.id} at ${this.address} is an fdfs storage: up to ${this.env.window} sync requests in flight per connection`);
+    }
+    this.peerCaps = caps;
+    this.watermarkOk = (caps & SYNC_CAP.WATERMARK) !== 0 && !this.watermarkRefused;
+    ch.setWindow((caps & SYNC_CAP.PIPELINE) !== 0 ? this.env.window : 1);
   }
 
   /**
@@ -703,14 +725,14 @@ export class PeerSync {
 
   /** When a watermark covering every record pushed so far can go, or null when none is needed. */
   private watermarkDueAt(): number | null {
-    if (this.watermarkOk === false) return null;
+    if (!this.watermarkOk) return null;
     if (this.sentWatermark > this.maxPushedTs) return null;
     // It covers a record of second T once it reaches T + 1.
     return (this.maxPushedTs + 1) * 1000 + WATERMARK_GUARD_MS;
   }
 
   private async sendWatermark(ch: SyncChannel, checkedAt: number): Promise<void> {
-    if (this.watermarkOk === false) return;
+    if (!this.watermarkOk) return;
     const x = this.watermarkAt(checkedAt);
     // The first one of a session goes at once (the tracker keeps a 0 for a source that never
     // reported). Later ones go when they cover every record pushed, or — under a steady stream of
@@ -733,9 +755,11 @@ export class PeerSync {
       this.uncoveredMin = this.maxPushedTs >= x ? x : Infinity;
       return;
     }
-    if (r.status === ERRNO.EINVAL && this.watermarkOk === undefined) {
-      // A C storage: unknown command, and it closes the connection. Never again with this peer.
+    if (r.status === ERRNO.EINVAL) {
+      // It announced the extension and still refused it as unknown (and closed, as C does after
+      // an EINVAL): never again with this peer.
       this.watermarkOk = false;
+      this.watermarkRefused = true;
       this.log('info', `peer ${this.peer.id} does not take sync watermarks (a FastDFS storage); its download routing waits for the trackers' usual rules`);
       throw new FdfsError('ENOTCONN', 'peer closed after an unknown command');
     }
@@ -922,10 +946,17 @@ export class PeerSync {
     this.fail(reply, 'SYNC_TRUNCATE_FILE', r.name);
   }
 
-  /** §5.5: target from the record, or from the local link when the record has none. */
+  /**
+   * §5.5: target from the record, or from the local link when the record has none. Deviation for
+   * a C peer (no capabilities announced): 6.16.1 answers 19 by logging a nameless `l` line that
+   * stops every outbound sync of that storage (§5.5) unless it runs with
+   * file_sync_skip_invalid_record, so it gets the link as a copy of its target (a create under the
+   * link's name: the same bytes for every reader, at the cost of the space of one more file).
+   */
   private async pushLink(ch: SyncChannel, r: BinlogRecord, queued: () => void): Promise<void> {
     const p = this.localPath(r.name);
     if (!p) { queued(); return; }
+    if (this.peerCaps === 0) return this.pushCreate(ch, r.name, r.timestamp, queued);
     let target = r.extra ?? '';
     try {
       const raw = await fs.readlink(p);

@@ -5,10 +5,13 @@ import { CMD, HEADER_LEN, commandName } from '../../protocol/codes.ts';
 import { FdfsError, toFdfsError } from '../../protocol/errno.ts';
 import { decodeHeader, encodeHeader } from '../../protocol/header.ts';
 
-// One sync connection to a peer storage (PROTOCOL.md §5), pipelined: requests are written in
-// order without waiting for the previous answer, and answers are matched in order (FastDFS has no
-// request ids; the receiver serves one request at a time per connection, so order is kept). This
-// hides the round trip per record that would otherwise bound replication of small files.
+// One sync connection to a peer storage (PROTOCOL.md §5), pipelined when the peer takes it:
+// requests are written in order without waiting for the previous answer, and answers are matched
+// in order (FastDFS has no request ids; the receiver serves one request at a time per connection,
+// so order is kept). This hides the round trip per record that would otherwise bound replication
+// of small files. A C storage must get one request at a time (window 1): its edge-triggered event
+// loop leaves a request that arrived before its previous answer went out unread until more bytes
+// arrive (docs/replication.md "C peers").
 
 /** File content to send after a request's fixed part: bytes in hand, or a range streamed from a file. */
 export type ContentSource = { data: Buffer; length: number } | { path: string; offset: number; length: number };
@@ -33,7 +36,7 @@ export interface ChannelOptions {
   connectTimeout: number;
   networkTimeout: number;
   localAddress?: string;
-  /** Requests in flight at most. */
+  /** Requests in flight at most (setWindow() changes it once the peer said what it takes). */
   window: number;
   /** Counted as total/success_sync_out_bytes. */
   onBytesOut?: (n: number) => void;
@@ -49,6 +52,7 @@ export class SyncChannel {
   lastActivity = Date.now();
 
   private constructor(readonly conn: ClientConnection, private readonly opts: ChannelOptions) {
+    this.opts = { ...opts };
     conn.socket.on('close', () => this.fail(new FdfsError('ENOTCONN', 'sync connection closed', { subject: conn.address })));
   }
 
@@ -62,6 +66,13 @@ export class SyncChannel {
   get address(): string { return this.conn.address; }
   get broken(): FdfsError | null { return this.failure; }
   get inFlight(): number { return this.waiters.length; }
+  get window(): number { return this.opts.window; }
+
+  /** Requests allowed in flight from now on (at least 1). */
+  setWindow(n: number): void {
+    this.opts.window = Math.max(1, n);
+    this.wakeSpace();
+  }
 
   /** Resolves when another request may be queued without exceeding the window. */
   async room(): Promise<void> {

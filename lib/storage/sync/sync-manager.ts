@@ -29,6 +29,8 @@ export interface SyncConfig {
   sync_max_threads: number | 'auto';
   sync_min_threads: number;
   store_path_count: number;
+  /** fdfs key: requests in flight per connection to a peer that announced pipelining (C peers: 1). */
+  sync_pipeline_window?: number;
 }
 
 /** The parts of the tracker reporter replication talks to (tracker-reporter.ts). */
@@ -54,7 +56,7 @@ export interface SyncManagerOptions {
   trackers: readonly TrackerEndpoint[];
   dial: TrackerDialOptions;
   reporter?: SyncReporter | null;
-  /** Pipelined requests per peer connection (default 64). */
+  /** Pipelined requests per connection to an fdfs peer (default: sync_pipeline_window, else 64). */
   window?: number;
   /** Connections per peer (default: sync_max_threads as 6.16 uses it). */
   lanes?: number;
@@ -128,7 +130,7 @@ export class SyncManager {
       skipInvalid: c.file_sync_skip_invalid_record,
       connectTimeout: c.connect_timeout > 0 ? c.connect_timeout : 10,
       networkTimeout: c.network_timeout > 0 ? c.network_timeout : 60,
-      window: Math.max(1, opts.window ?? 64),
+      window: Math.max(1, opts.window ?? c.sync_pipeline_window ?? 64),
       // Records of different files go out on up to sync_max_threads connections at once, as in
       // 6.16 (§5.10); on one connection a busy receiver would serve its clients first.
       lanes: Math.max(1, opts.lanes ?? effectiveSyncMaxThreads(c)),
