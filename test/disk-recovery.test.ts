@@ -209,7 +209,12 @@ test('kill -9 in the middle of the copy: the next start resumes without fetching
 });
 
 test('FETCH_ONE_PATH_BINLOG: the create/link history of one path, framed with the 2^58 marker and a trailer', async () => {
-  const c = await ClientConnection.connect(addrs[0]!.host, addrs[0]!.port);
+  // Only a member of the group may fetch a binlog (issue 15: peer commands from strangers are refused).
+  const stranger = await ClientConnection.connect(addrs[0]!.host, addrs[0]!.port);
+  await assert.rejects(stranger.request(CMD.FETCH_ONE_PATH_BINLOG, encodePathBinlogRequest(cluster.group, 0)), /EACCES/);
+  stranger.close();
+  const member = { localAddress: addrs[1]!.host };
+  const c = await ClientConnection.connect(addrs[0]!.host, addrs[0]!.port, member);
   const chunks: Buffer[] = [];
   c.socket.on('data', (b: Buffer) => chunks.push(b));
   await c.sendHeader(CMD.FETCH_ONE_PATH_BINLOG, 17, [encodePathBinlogRequest(cluster.group, 0)]);
@@ -226,7 +231,7 @@ test('FETCH_ONE_PATH_BINLOG: the create/link history of one path, framed with th
   const names = new Set(lines.map((l) => l.split(' ')[2]));
   for (const [id, want] of expected) assert.equal(names.has(split(id).name), want !== null, id);
   // Another store path index is EINVAL.
-  const d = await ClientConnection.connect(addrs[0]!.host, addrs[0]!.port);
+  const d = await ClientConnection.connect(addrs[0]!.host, addrs[0]!.port, member);
   await assert.rejects(d.request(CMD.FETCH_ONE_PATH_BINLOG, encodePathBinlogRequest(cluster.group, 3)), /EINVAL/);
   d.close();
 });
