@@ -7,6 +7,7 @@ import { CMD } from '../lib/protocol/codes.ts';
 import { SYNC_CAP, SYNC_CAPS_PROBE_STATUS, decodeSyncCaps, encodeReportServerId } from '../lib/storage/sync/codec.ts';
 import { STORAGE_IPS, startCluster, waitFor, type Cluster } from './helpers/cluster.ts';
 import { startFakeCStorage, type FakeCStorage } from './helpers/fake-c-storage.ts';
+import { querySyncStatus } from '../lib/client/sync-status.ts';
 import {
   addrOf, appendOn, deleteOn, modifyOn, readFrom, setMetaOn, split, truncateOn, uploadTo, waitActive, withConn, type Addr,
 } from './helpers/replication.ts';
@@ -104,6 +105,15 @@ test('an fdfs receiver announces pipelining and watermarks only to a sender that
     const caps = decodeSyncCaps(asked);
     assert.ok(caps & SYNC_CAP.PIPELINE, 'pipelining');
     assert.ok(caps & SYNC_CAP.WATERMARK, 'watermarks');
-  });
+  }, fake.host); // from a member's address: storages refuse sync commands from strangers (issue 15)
   assert.equal(decodeSyncCaps(Buffer.alloc(0)), 0, 'an empty answer (C) means no capabilities');
+});
+
+test('fdfs list asks 122 only of fdfs storages: the ACTIVE_TEST probe tells a C storage apart', async () => {
+  const fromFdfs = await querySyncStatus(s1.host, s1.port, 'group1', { connectTimeout: 2, networkTimeout: 3 });
+  assert.ok(Array.isArray(fromFdfs), 'an fdfs storage answers 122');
+  const before = fake.served.get(CMD.ACTIVE_TEST) ?? 0;
+  assert.equal(await querySyncStatus(fake.host, fake.port, 'group1', { connectTimeout: 2, networkTimeout: 3 }), null);
+  assert.equal(fake.served.get(CMD.ACTIVE_TEST), before + 1, 'the probe went to the C storage');
+  assert.ok(!fake.unknown.includes(CMD.FDFS_SYNC_STATUS), 'no 122 sent to a C storage');
 });

@@ -20,8 +20,9 @@ export function addrOf(d: { host: string; port: number }): Addr {
   return { host: d.host, port: d.port };
 }
 
-export async function withConn<T>(a: Addr, fn: (c: ClientConnection) => Promise<T>): Promise<T> {
-  const c = await ClientConnection.connect(a.host, a.port, { networkTimeout: 30 });
+/** `from`: the local address to connect from (a member's, for the storage-to-storage commands). */
+export async function withConn<T>(a: Addr, fn: (c: ClientConnection) => Promise<T>, from?: string): Promise<T> {
+  const c = await ClientConnection.connect(a.host, a.port, { networkTimeout: 30, localAddress: from });
   try {
     return await fn(c);
   } finally {

@@ -3,7 +3,7 @@ import { FdfsError } from '../../protocol/errno.ts';
 import { readFixed } from '../../protocol/fields.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
-import { SYNC_CAPS_PROBE_STATUS, SYNC_CAP, SYNC_WATERMARK_LEN, decodeSyncWatermark, encodeSyncCaps } from '../sync/codec.ts';
+import { SYNC_CAPS_PROBE_STATUS, STORAGE_CAPS, SYNC_WATERMARK_LEN, decodeSyncWatermark, encodeSyncCaps } from '../sync/codec.ts';
 import { setSyncSource, syncSourceOf } from './sync-common.ts';
 
 // REPORT_SERVER_ID (9, PROTOCOL.md §5.1) and the fdfs extension FDFS_SYNC_WATERMARK (121): the two
@@ -18,7 +18,7 @@ export async function reportServerId(req: Request, ctx: StorageContext): Promise
   setSyncSource(req, id);
   ctx.sync?.hello(id);
   // An fdfs sender asks what we take beyond FastDFS (lib/storage/sync/codec.ts); C senders never ask.
-  if (req.header.status === SYNC_CAPS_PROBE_STATUS) return encodeSyncCaps(SYNC_CAP.PIPELINE | SYNC_CAP.WATERMARK);
+  if (req.header.status === SYNC_CAPS_PROBE_STATUS) return encodeSyncCaps(STORAGE_CAPS);
 }
 
 /**

@@ -129,38 +129,6 @@ export function decodeSyncWatermark(b: Buffer): number {
   return new FieldReader(b).i32();
 }
 
-// ---- fdfs extension: sync capabilities, asked for with REPORT_SERVER_ID (9) ----
+// ---- fdfs extension: capabilities (lib/protocol/capabilities.ts) ----
 
-/**
- * header.status of a REPORT_SERVER_ID whose sender wants to know what the receiver takes beyond
- * FastDFS 6.x. A C storage ignores the status of a request (storage_service.c reads only the
- * 16-byte body) and answers as always: status 0, no body, nothing logged. An fdfs receiver that
- * sees this status answers status 0 with the capability body below. Only an fdfs sender sets it,
- * so a C sender (which expects an empty answer to 9) never gets a body.
- */
-export const SYNC_CAPS_PROBE_STATUS = 0x66;
-
-/** What an fdfs receiver announces in its answer to the probe. */
-export const SYNC_CAP = {
-  /** Several sync requests may be in flight on one connection (sync_pipeline_window). */
-  PIPELINE: 1,
-  /** It takes FDFS_SYNC_WATERMARK (121). */
-  WATERMARK: 2,
-} as const;
-
-/** Body: "fdfs" then u32 capability bits. */
-export const SYNC_CAPS_LEN = 8;
-const SYNC_CAPS_MAGIC = 'fdfs';
-
-export function encodeSyncCaps(flags: number): Buffer {
-  const b = Buffer.alloc(SYNC_CAPS_LEN);
-  b.write(SYNC_CAPS_MAGIC, 0, 'latin1');
-  b.writeUInt32BE(flags >>> 0, 4);
-  return b;
-}
-
-/** Capability bits of an answer to 9; 0 for the empty answer of a C storage (or an older fdfs). */
-export function decodeSyncCaps(body: Buffer): number {
-  if (body.length < SYNC_CAPS_LEN || body.toString('latin1', 0, 4) !== SYNC_CAPS_MAGIC) return 0;
-  return body.readUInt32BE(4);
-}
+export { SYNC_CAPS_PROBE_STATUS, SYNC_CAP, SYNC_CAPS_LEN, STORAGE_CAPS, encodeSyncCaps, decodeSyncCaps } from '../../protocol/capabilities.ts';
