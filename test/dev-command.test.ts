@@ -17,7 +17,7 @@ test('fdfs dev: quiet ready lines, a hint with --tracker, a busy port explained,
   const storagePort = await freePort(['127.0.0.2', '127.0.0.3']);
   const cmd = fdfsCommand();
   // Its own process group, like a shell's foreground job: the group gets the terminal's SIGINT.
-  const dev = spawn(cmd.command, [...cmd.args, 'dev', '--tracker-port', String(trackerPort), '--storage-port', String(storagePort), '--data', data],
+  const dev = spawn(cmd.command, [...cmd.args, 'dev', '--tracker-port', String(trackerPort), '--storage-port', String(storagePort), '--data', data, '--subdirs', '4'],
     { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
@@ -25,7 +25,7 @@ test('fdfs dev: quiet ready lines, a hint with --tracker, a busy port explained,
   dev.stderr.on('data', (c) => { stderr += c; });
   const exited = new Promise<number | null>((resolve) => dev.once('exit', (code) => resolve(code)));
   try {
-    await waitFor('cluster ready', () => stdout.includes('Ctrl-C stops it.'), 120000, 100);
+    await waitFor('cluster ready', () => stdout.includes('Ctrl-C stops it.'), 60000, 100);
     const lines = stdout.trim().split('\n');
     assert.deepEqual(lines.slice(0, 3).sort(), [
       `storage listening on 127.0.0.2:${storagePort} (group1)`,

@@ -20,6 +20,7 @@ interface DevArgs {
   'storage-port': number;
   verbose?: boolean;
   'http-port': number;
+  subdirs?: number;
 }
 
 /** `2026-…Z INFO  tracker: …`: the level of a daemon log line, or undefined for other lines. */
@@ -41,6 +42,7 @@ export const devCommand: CommandModule<object, DevArgs> = {
     .option('data', { type: 'string', default: './data', describe: 'folder for all daemon data' })
     .option('tracker-port', { type: 'number', default: 22122, describe: 'tracker port on 127.0.0.1' })
     .option('storage-port', { type: 'number', default: 23000, describe: 'storage port on 127.0.0.2 and 127.0.0.3' })
+    .option('subdirs', { type: 'number', describe: 'data directories per level of each storage, N×N in all (default 256: 65,536, a few seconds at first start)' })
     .option('verbose', { alias: 'v', type: 'boolean', describe: 'show every log line of the daemons (default: warnings and errors)' })
     .option('http-port', { type: 'number', default: 8888, describe: 'HTTP port of every daemon (files on the storages, /metrics and /healthz); 0 = none' })
     .example('$0 dev --tracker-port 22200 --storage-port 23100 --http-port 8889 --data /tmp/fdfs', 'a second cluster beside the default one') as never,
@@ -106,7 +108,7 @@ export const devCommand: CommandModule<object, DevArgs> = {
       const trackerAddr = `127.0.0.1:${tracker.port}`;
       const storages = await Promise.allSettled([['127.0.0.2', dirs.s1, 'storage1'], ['127.0.0.3', dirs.s2, 'storage2']].map(([ip, dir, label]) =>
         start(label!, ['storage', 'start', '--group', 'group1', '--bind', ip!, '--port', String(argv['storage-port']),
-          '--base-path', dir!, '--tracker', trackerAddr, ...http], '--storage-port N')));
+          '--base-path', dir!, '--tracker', trackerAddr, ...http, ...(argv.subdirs !== undefined ? ['--subdirs', String(argv.subdirs)] : [])], '--storage-port N')));
       const failed = storages.find((s) => s.status === 'rejected');
       if (failed) throw failed.reason;
       for (const s of storages) process.stdout.write(`${(s as PromiseFulfilledResult<Daemon>).value.readyLine}\n`);

@@ -23,6 +23,7 @@ interface StartArgs {
   'http-port'?: number;
   'store-path'?: string[];
   tracker?: string[];
+  subdirs?: number;
 }
 
 function fail(message: string, code: number): never {
@@ -36,6 +37,7 @@ async function start(argv: StartArgs): Promise<void> {
     base_path: argv['base-path'],
     store_paths: argv['store-path']?.length ? argv['store-path'] : undefined,
     tracker_server: argv.tracker?.length ? argv.tracker : undefined,
+    subdir_count_per_path: argv.subdirs,
   };
   // --port 0 (any free port) is not a valid conf value, so it bypasses the conf.
   const listenPort = argv.port === 0 ? 0 : undefined;
@@ -92,6 +94,7 @@ export const storageCommand: CommandModule<object, StartArgs> = {
     .option('base-path', { type: 'string', describe: 'base_path (binlog, state files)' })
     .option('store-path', { type: 'string', array: true, describe: 'store path (repeat for several; default: base_path)' })
     .option('tracker', { type: 'string', array: true, describe: 'tracker_server HOST:PORT (repeatable)' })
+    .option('subdirs', { type: 'number', describe: 'subdir_count_per_path: data directories per level, N×N in all (default 256)' })
     .example('$0 storage start -c /etc/fdfs/storage.conf', 'run with a FastDFS storage.conf')
     .example('$0 storage start --group group1 --base-path /tmp/s1 --tracker 127.0.0.1:22122 --port 0', 'no conf file')
     .example('$0 storage delete group1 127.0.0.3 --tracker 127.0.0.1:22122', 'delete a stopped storage (-c then names a client.conf)') as unknown as Argv<StartArgs>,
