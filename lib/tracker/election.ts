@@ -290,8 +290,14 @@ export class Election extends EventEmitter<{ leader: [TrackerPeer | null, boolea
   private async pingOnce(): Promise<void> {
     const leader = this.leader!;
     try {
+      // A leader that stopped closes our connection: notice it now rather than at a timeout.
+      if (this.pingConn && (!this.pingConn.usable || this.pingConn.socket.readableEnded || this.pingConn.socket.destroyed)) {
+        this.pingConn.destroy();
+        this.pingConn = null;
+      }
       if (!this.pingConn) {
         const conn = await dialPeer(leader, this.host.dial);
+        conn.socket.once('end', () => conn.destroy());
         this.pingConn = conn;
         await conn.request(CMD.TRACKER_JOIN_LEADER, encodeJoinLeader({
           upTime: this.host.startTime, version: FDFS_VERSION, serverPort: this.host.peers.self!.port,
