@@ -4,6 +4,7 @@ import { FdfsClient, type FdfsClientOptions } from '../lib/client/client.ts';
 import { FdfsError, toFdfsError } from '../lib/protocol/errno.ts';
 import { loadClientConfig } from '../lib/config/client-config.ts';
 import { ConfigError } from '../lib/config/errors.ts';
+import type { Logger } from '../lib/util/log.ts';
 
 // Shared by the client commands: the options that say which cluster to talk to, how output is
 // printed, and how errors end a command (one line on stderr, non-zero exit, no stack trace).
@@ -84,7 +85,11 @@ export function createClient(argv: ClientArgs, env: NodeJS.ProcessEnv = process.
       network_timeout: positiveSeconds('network-timeout', argv['network-timeout']),
     },
   });
-  return FdfsClient.fromConfig(config, extra);
+  // One stderr line when a tracker is given up for the next one (several trackers, §1.4).
+  const log = Object.assign((level: string, msg: string) => {
+    if (level !== 'debug') process.stderr.write(`fdfs: ${level === 'error' ? 'error' : 'warning'}: ${msg}\n`);
+  }, { child: () => log }) as Logger;
+  return FdfsClient.fromConfig(config, { log, ...extra });
 }
 
 /** The one line a failed command prints: `fdfs: ENOENT: no such file … (group1/M00/…)`. */

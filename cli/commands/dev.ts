@@ -12,19 +12,24 @@ interface DevArgs {
   data: string;
   'tracker-port': number;
   'storage-port': number;
+  trackers: number;
 }
 
 export const devCommand: CommandModule<object, DevArgs> = {
   command: 'dev',
-  describe: 'run a local cluster: one tracker and two storages of group1 (npm start)',
+  describe: 'run a local cluster: one tracker (or --trackers N) and two storages of group1 (npm start)',
   builder: (y) => y
     .option('data', { type: 'string', default: './data', describe: 'folder for all daemon data' })
     .option('tracker-port', { type: 'number', default: 22122, describe: 'tracker port on 127.0.0.1' })
+    .option('trackers', { type: 'number', default: 1, describe: 'how many trackers (one cluster; ports tracker-port, tracker-port+1, …)' })
     .option('storage-port', { type: 'number', default: 23000, describe: 'storage port on 127.0.0.2 and 127.0.0.3' }) as never,
   handler: async (argv) => {
     const data = path.resolve(argv.data);
-    const dirs = { tracker: path.join(data, 'tracker'), s1: path.join(data, 'storage1'), s2: path.join(data, 'storage2') };
-    for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
+    const nt = Math.max(1, Math.min(16, Math.floor(argv.trackers)));
+    // One tracker keeps ./data/tracker; several get tracker1, tracker2, … (§8.6: equal peers).
+    const trackerDirs = Array.from({ length: nt }, (_, i) => path.join(data, nt === 1 ? 'tracker' : `tracker${i + 1}`));
+    const dirs = { s1: path.join(data, 'storage1'), s2: path.join(data, 'storage2') };
+    for (const d of [...trackerDirs, ...Object.values(dirs)]) fs.mkdirSync(d, { recursive: true });
     const daemons: Daemon[] = [];
     const prefixed = (label: string) => (line: string) => process.stderr.write(`[${label}] ${line}\n`);
     const stopAll = async () => {
@@ -40,27 +45,33 @@ export const devCommand: CommandModule<object, DevArgs> = {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     try {
-      const tracker = await startDaemon({
-        label: 'tracker',
-        args: ['tracker', 'start', '--bind', '127.0.0.1', '--port', String(argv['tracker-port']), '--base-path', dirs.tracker],
-        stderr: prefixed('tracker'),
-      });
-      daemons.push(tracker);
-      process.stdout.write(`${tracker.readyLine}\n`);
-      const trackerAddr = `127.0.0.1:${tracker.port}`;
+      const trackerAddrs: string[] = [];
+      for (let i = 0; i < nt; i++) {
+        const label = nt === 1 ? 'tracker' : `tracker${i + 1}`;
+        const tracker = await startDaemon({
+          label,
+          args: ['tracker', 'start', '--bind', '127.0.0.1', '--port', String(argv['tracker-port'] === 0 ? 0 : argv['tracker-port'] + i), '--base-path', trackerDirs[i]!],
+          stderr: prefixed(label),
+        });
+        daemons.push(tracker);
+        process.stdout.write(`${tracker.readyLine}\n`);
+        trackerAddrs.push(`127.0.0.1:${tracker.port}`);
+      }
+      const trackerAddr = trackerAddrs.join(',');
       const storages = await Promise.all([['127.0.0.2', dirs.s1, 'storage1'], ['127.0.0.3', dirs.s2, 'storage2']].map(([ip, dir, label]) =>
         startDaemon({
           label: label!,
           args: ['storage', 'start', '--group', 'group1', '--bind', ip!, '--port', String(argv['storage-port']),
-            '--base-path', dir!, '--tracker', trackerAddr],
+            '--base-path', dir!, ...trackerAddrs.flatMap((t) => ['--tracker', t])],
           stderr: prefixed(label!),
         })));
       for (const s of storages) {
         daemons.push(s);
         process.stdout.write(`${s.readyLine}\n`);
       }
-      process.stdout.write(`cluster ready: tracker ${trackerAddr}, data under ${data}. Try:\n` +
-        `  npx fdfs upload README.md\n  npx fdfs list\nCtrl-C stops it.\n`);
+      const env = nt === 1 ? '' : `FDFS_TRACKER=${trackerAddr} `;
+      process.stdout.write(`cluster ready: tracker${nt === 1 ? '' : 's'} ${trackerAddr}, data under ${data}. Try:\n` +
+        `  ${env}npx fdfs upload README.md\n  ${env}npx fdfs list\nCtrl-C stops it.\n`);
       // Any daemon dying takes the cluster down: a half cluster would only confuse.
       await Promise.race(daemons.map((d) => d.exited.then((code) => {
         if (!stopping) process.stderr.write(`${d.label} exited (code ${code}); stopping the cluster\n`);

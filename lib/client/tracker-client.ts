@@ -31,6 +31,20 @@ export interface TrackerEntry {
   port: number;
 }
 
+/** One row of `fdfs list`'s tracker table. */
+export interface TrackerStatus {
+  address: string;
+  reachable: boolean;
+  /** The leader this tracker names (95), null when it names none or cannot be asked. */
+  leader: string | null;
+  role: 'leader' | 'follower' | 'unknown';
+  /** Start time (Unix seconds) as the leader's 96 reports it. */
+  upSince?: number;
+  version?: string;
+  /** Why it was not reachable (errno name). */
+  error?: string;
+}
+
 export type TrackerSpec = string | { host: string; port?: number } | TrackerEntry;
 
 function entryKey(e: TrackerEntry): string {
@@ -308,6 +322,45 @@ export class TrackerClient {
   /** 95: "ip:port" of the leader. */
   async getLeader(): Promise<string> {
     return (await this.request(CMD.SERVER_GET_LEADER)).toString('latin1');
+  }
+
+  /**
+   * Every configured tracker as the cluster sees it: reachable or not, the leader it names (95),
+   * and from the leader's 96 its role, version and start time. Never throws: an unreachable
+   * tracker is a row with `reachable: false`.
+   */
+  async trackerStatuses(): Promise<TrackerStatus[]> {
+    const rows = await Promise.all(this.entries.map(async (e): Promise<TrackerStatus> => {
+      let address = formatAddress(e.hosts[0]!, e.port);
+      let error: string | undefined;
+      for (const host of e.hosts) {
+        address = formatAddress(host, e.port);
+        try {
+          const leader = (await this.pool.run(host, e.port, (conn) => conn.request(CMD.SERVER_GET_LEADER), { role: 'tracker' })).toString('latin1');
+          return { address, reachable: true, leader, role: 'follower' };
+        } catch (err) {
+          const fe = toFdfsError(err, address);
+          // An answer (ENOENT: no leader yet) still means the tracker is up.
+          if (!isUnreachable(fe)) return { address, reachable: true, leader: null, role: 'unknown' };
+          error = fe.code;
+        }
+      }
+      return { address, reachable: false, leader: null, role: 'unknown', error };
+    }));
+    const votes = new Map<string, number>();
+    for (const r of rows) if (r.leader) votes.set(r.leader, (votes.get(r.leader) ?? 0) + 1);
+    const leader = [...votes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+    let stats: TrackerStat[] = [];
+    if (leader) stats = await this.trackerClusterStat().catch(() => []);
+    for (const r of rows) {
+      if (r.reachable && r.leader) r.role = r.address === r.leader ? 'leader' : 'follower';
+      const st = stats.find((x) => x.host === r.address);
+      if (st) {
+        r.version = st.version;
+        if (st.upTime > 0) r.upSince = st.upTime;
+      }
+    }
+    return rows;
   }
 
   /** 96 (answered by the leader only: asks the leader named by 95 when it is one of ours). */

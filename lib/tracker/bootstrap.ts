@@ -86,30 +86,30 @@ export class Bootstrap {
     }
   }
 
+  /** Sets `done` only once the copy (if any) is in place: JOINs arriving meanwhile wait for it. */
   private async check(peers: readonly TrackerPeer[]): Promise<void> {
     const h = this.host;
     if (!this.downtimeChecked) {
       this.downtimeChecked = true;
       if (h.lastCheckTime > 0 && h.startTime - h.lastCheckTime > LONG_DOWNTIME_S) {
         // Long downtime: copy only from a peer that ranks above us; the empty rule is then skipped.
-        this.done = true;
         const best = await this.bestPeer(peers);
         if (best && rankAbove(best.status, h.ownStatus())) {
           h.log('info', `down for ${h.startTime - h.lastCheckTime} s: copying the system files from ${best.peer.line}`);
           await this.copyFrom(best.peer);
         }
+        this.done = true;
         return;
       }
     }
-    if (h.hasGroups()) {
-      this.done = true;
-      return;
+    if (!h.hasGroups()) {
+      const best = await this.bestPeer(peers);
+      if (best) {
+        h.log('info', `empty tracker: copying the system files from ${best.peer.line}`);
+        await this.copyFrom(best.peer);
+      }
     }
-    const best = await this.bestPeer(peers);
     this.done = true;
-    if (!best) return;
-    h.log('info', `empty tracker: copying the system files from ${best.peer.line}`);
-    await this.copyFrom(best.peer);
   }
 
   /** 64 to every peer; ENOENT (no groups) and unreachable peers are skipped (§8.7 ranking). */
@@ -154,7 +154,6 @@ export class Bootstrap {
     } catch (err) {
       const e = toFdfsError(err, peer.line);
       log('error', `cannot copy the system files from tracker ${peer.line}: ${e.message}`);
-      this.done = false;
       throw new FdfsError('EAGAIN', `this tracker could not copy the system files from ${peer.line}: ${e.message}`);
     } finally {
       conn?.close();
