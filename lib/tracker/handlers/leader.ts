@@ -28,7 +28,10 @@ async function joinLeader(req: Request, ctx: TrackerContext) {
   if (!ctx.election.isLeader) throw new FdfsError('EOPNOTSUPP', 'I am not the leader', { subject: req.conn.address });
   const data = connData(req.conn);
   if (data.peer) throw new FdfsError('EEXIST', 'tracker already joined on this connection', { subject: req.conn.address });
-  const peer = ctx.peers.find(req.conn.remoteIp, j.serverPort);
+  // The follower's source address may not be the one the storages list (a C tracker dialling us on
+  // loopback leaves from 127.0.0.1): a port only one other tracker has names it as well.
+  const samePort = ctx.peers.list.filter((p) => p.port === j.serverPort && p !== ctx.peers.self);
+  const peer = ctx.peers.find(req.conn.remoteIp, j.serverPort) ?? (samePort.length === 1 ? samePort[0] : undefined);
   if (!peer) throw new FdfsError('ENOENT', `tracker ${req.conn.remoteIp}:${j.serverPort} is not in my tracker list`, { subject: req.conn.address });
   peer.upTime = j.upTime;
   peer.version = j.version;
