@@ -131,7 +131,7 @@ export class TrackerClient {
    * next one, with one log line.
    */
   async withTracker<T>(fn: (conn: ClientConnection) => Promise<T>,
-    opts: { idempotent?: boolean; subject?: string; askOthersOnEnoent?: boolean } = {}): Promise<T> {
+    opts: { idempotent?: boolean; subject?: string; askOthersOn?: readonly string[] } = {}): Promise<T> {
     const idempotent = opts.idempotent ?? true;
     const { value } = await tryTrackers(this.entries, async (entry, idx) => {
       const first = this.#lastHost.get(entry) ?? 0;
@@ -156,7 +156,7 @@ export class TrackerClient {
       }
     }, {
       start: this.#cursor,
-      moveOn: (e) => !(e as { final?: boolean }).final && (isUnreachable(e) || (opts.askOthersOnEnoent === true && e.code === 'ENOENT')),
+      moveOn: (e) => !(e as { final?: boolean }).final && (isUnreachable(e) || (opts.askOthersOn?.includes(e.code) ?? false)),
       onMoveOn: (failed, e, next) => this.#log('warn', `tracker ${trackerLine(failed)}: ${e.code}, trying ${trackerLine(next)}`),
     });
     return value;
@@ -168,12 +168,13 @@ export class TrackerClient {
   }
 
   /**
-   * A store/fetch query (101–107). ENOENT ("no storage available") also asks the next tracker: a
-   * tracker that just (re)started knows its storages only after their next JOIN and beat, while
-   * its peers already do.
+   * A store/fetch query (101–107). ENOENT ("no storage available") and ENOSPC also ask the next
+   * tracker: a tracker that just (re)started knows its storages only after their next JOIN, beat
+   * and disk report, while its peers already do. When every tracker says so, the first answer is
+   * the error.
    */
   #query(cmd: number, body: Buffer | Buffer[], subject?: string): Promise<Buffer> {
-    return this.withTracker((conn) => conn.request(cmd, body, { subject }), { subject, askOthersOnEnoent: true });
+    return this.withTracker((conn) => conn.request(cmd, body, { subject }), { subject, askOthersOn: ['ENOENT', 'ENOSPC'] });
   }
 
   /** Run fn once on every tracker (93 goes to all of them, §2.7); results in entry order. */
