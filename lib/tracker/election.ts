@@ -87,11 +87,14 @@ export class Election extends EventEmitter<{ leader: [TrackerPeer | null, boolea
     this.loop ??= this.run();
   }
 
+  /** Stop the loop; a round waiting on an unreachable peer is not waited for longer than 1 s. */
   async stop(): Promise<void> {
     this.stopped = true;
     this.kick();
     this.pingConn?.destroy();
-    await this.loop;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.loop, new Promise<void>((r) => { timer = setTimeout(r, 1000); })]);
+    clearTimeout(timer);
   }
 
   /** Run the next round now (the peer list grew, a leader stepped down). */
