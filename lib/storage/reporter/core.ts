@@ -161,7 +161,6 @@ export class ReporterCore extends EventEmitter {
   readonly dial: TrackerDialOptions;
   idAnnounced = false;
 
-
   constructor(readonly host: ReporterHost, config: ReporterConfig, readonly log: Logger = silentLogger,
     options: TrackerReporterOptions = {}) {
     super();
@@ -189,19 +188,15 @@ export class ReporterCore extends EventEmitter {
     this.myId = host.serverId;
   }
 
-
   get extras(): ReporterHostExtras { return this.host as ReporterHost & ReporterHostExtras; }
-
 
   assertRunning(): void {
     if (this.stopping) throw this.stoppedError();
   }
 
-
   stoppedError(): FdfsError {
     return new FdfsError('ENOTCONN', 'tracker reporter stopped');
   }
-
 
   /** Host callbacks must not break the protocol loop: a throwing host is logged, not fatal. */
   notifyHost(what: string, fn: () => void): void {

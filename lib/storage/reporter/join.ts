@@ -20,7 +20,6 @@ export function joinStatus(r: ReporterCore): number {
   return STORAGE_STATUS.INIT;
 }
 
-
 export async function join(r: ReporterCore, link: TrackerLink, conn: ClientConnection): Promise<void> {
   const h = r.host;
   const body = encodeJoinRequest({
@@ -62,7 +61,6 @@ export async function join(r: ReporterCore, link: TrackerLink, conn: ClientConne
   r.emit('joined', link.line, status);
 }
 
-
 export async function initialSyncStep(r: ReporterCore, link: TrackerLink, conn: ClientConnection): Promise<void> {
   if (!r.host.syncOldDone) {
     // Serialized across trackers: only the first loop asks for a sync source (§4.4).
@@ -96,14 +94,12 @@ export async function initialSyncStep(r: ReporterCore, link: TrackerLink, conn: 
   await syncNotify(r, link, conn);
 }
 
-
 /** The sync source 88 announces: ours if we learnt one, else the host's .data_init_flag record. */
 export function syncSourceOf(r: ReporterCore): SyncSource | null {
   if (r.syncSrc !== undefined) return r.syncSrc;
   const recorded = r.extras.syncSource;
   return recorded?.srcId ? recorded : null;
 }
-
 
 export async function syncNotify(r: ReporterCore, link: TrackerLink, conn: ClientConnection): Promise<void> {
   const src = syncSourceOf(r);
@@ -127,7 +123,6 @@ export async function syncNotify(r: ReporterCore, link: TrackerLink, conn: Clien
   }
 }
 
-
 export async function isLeader(r: ReporterCore, link: TrackerLink): Promise<boolean> {
   if (r.links.length === 1) return true;
   if (r.leaderIndex < 0) {
@@ -140,7 +135,6 @@ export async function isLeader(r: ReporterCore, link: TrackerLink): Promise<bool
   }
   return link.index === r.leaderIndex;
 }
-
 
 export async function saveInitFlag(r: ReporterCore): Promise<void> {
   try {

@@ -41,7 +41,6 @@ export function onChangePush(r: ReporterCore, link: TrackerLink, body: Buffer): 
   }
 }
 
-
 export function onLeaderBrief(r: ReporterCore, brief: StorageBrief, link: TrackerLink): void {
   if (brief.ip === '') {
     if (r.leaderIndex >= 0) r.log('warn', `tracker ${link.line} reports no leader, mine was ${r.leaderAddress}`);
@@ -55,7 +54,6 @@ export function onLeaderBrief(r: ReporterCore, brief: StorageBrief, link: Tracke
   }
   setLeaderIndex(r, index);
 }
-
 
 export function setLeaderIndex(r: ReporterCore, index: number): void {
   if (index === r.leaderIndex) return;
@@ -107,11 +105,9 @@ export function checkMyStatus(r: ReporterCore, index: number): void {
   link.sleeper.wake();
 }
 
-
 export function checkAllStatuses(r: ReporterCore): void {
   for (const l of r.links) checkMyStatus(r, l.index);
 }
-
 
 export async function changeStatus(r: ReporterCore, link: TrackerLink, conn: ClientConnection): Promise<void> {
   const leader = r.links[r.leaderIndex];
@@ -120,7 +116,6 @@ export async function changeStatus(r: ReporterCore, link: TrackerLink, conn: Cli
   const reply = await conn.request(CMD.STORAGE_CHANGE_STATUS, Buffer.from([leader.trackerStatus & 0xff]), { maxResponse: 1024 });
   if (reply.length !== 0) throw new FdfsError('EPROTO', `CHANGE_STATUS reply of ${reply.length} bytes, expected none`, { subject: link.line });
 }
-
 
 export function markActive(r: ReporterCore, link: TrackerLink): void {
   if (r.activeSeen) return;

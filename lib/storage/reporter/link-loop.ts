@@ -54,7 +54,6 @@ export async function runLink(r: ReporterCore, link: TrackerLink): Promise<void>
   }
 }
 
-
 /** Connect, giving up at once (and closing the late socket) when stop() is called. */
 export async function connect(r: ReporterCore, link: TrackerLink): Promise<ClientConnection> {
   const attempt = connectTracker(link.endpoint, r.dial, link.preferredHost);
@@ -66,7 +65,6 @@ export async function connect(r: ReporterCore, link: TrackerLink): Promise<Clien
   link.preferredHost = result.hostIndex;
   return result.conn;
 }
-
 
 /** One report connection from JOIN to failure, rejoin or stop (§4.4). */
 export async function session(r: ReporterCore, link: TrackerLink, conn: ClientConnection): Promise<void> {

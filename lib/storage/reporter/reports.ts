@@ -20,7 +20,6 @@ export async function beat(r: ReporterCore, link: TrackerLink, conn: ClientConne
   return stat;
 }
 
-
 export async function diskReport(r: ReporterCore, link: TrackerLink, conn: ClientConnection): Promise<void> {
   let body: Buffer;
   try {
@@ -34,7 +33,6 @@ export async function diskReport(r: ReporterCore, link: TrackerLink, conn: Clien
   onChangePush(r, link, reply);
 }
 
-
 export async function syncReport(r: ReporterCore, link: TrackerLink, conn: ClientConnection): Promise<void> {
   // One entry per known group member, ourselves included with 0 (what 6.16.1 sends, captures
   // README discrepancy 9), plus any peer the sync code reported before a member list arrived.
@@ -46,12 +44,10 @@ export async function syncReport(r: ReporterCore, link: TrackerLink, conn: Clien
   onChangePush(r, link, reply);
 }
 
-
 export async function changelog(r: ReporterCore, link: TrackerLink, conn: ClientConnection): Promise<void> {
   const text = (await conn.request(CMD.STORAGE_CHANGELOG_REQ, [], { maxResponse: 64 * 1024 })).toString('latin1');
   if (text.length > 0) r.emit('changelog', text, link.line);
 }
-
 
 /**
  * Ask this tracker how it sees us (71) until one says ACTIVE. Only the leader pushes member

@@ -67,7 +67,6 @@ export async function bootstrapRound(r: ReporterCore): Promise<void> {
   }
 }
 
-
 export function learnMyIp(r: ReporterCore, link: TrackerLink, ips: string[]): void {
   link.myIps = ips;
   if (r.myIps.length === 0) {
@@ -80,14 +79,12 @@ export function learnMyIp(r: ReporterCore, link: TrackerLink, ips: string[]): vo
   }
 }
 
-
 export function setServerId(r: ReporterCore, id: string): void {
   if (id === r.myId && r.idAnnounced) return;
   r.myId = id;
   r.idAnnounced = true;
   r.notifyHost('onServerId', () => r.host.onServerId(id));
 }
-
 
 /**
  * Run fn on a short connection to each tracker in turn until one succeeds (the leader first when
