@@ -74,6 +74,8 @@ export class Election extends EventEmitter<{ leader: [TrackerPeer | null, boolea
   private loop: Promise<void> | null = null;
   private timer: NodeJS.Timeout | null = null;
   private wake: (() => void) | null = null;
+  /** A kick that came while a round was running: the next pause is skipped. */
+  private kicked = false;
   private readonly tickMs: number;
   private readonly maxRetryS: number;
 
@@ -103,7 +105,8 @@ export class Election extends EventEmitter<{ leader: [TrackerPeer | null, boolea
     this.timer = null;
     const w = this.wake;
     this.wake = null;
-    w?.();
+    if (w) w();
+    else this.kicked = true;
   }
 
   /**
@@ -117,6 +120,10 @@ export class Election extends EventEmitter<{ leader: [TrackerPeer | null, boolea
   }
 
   private sleep(ms: number): Promise<void> {
+    if (this.kicked) {
+      this.kicked = false;
+      return Promise.resolve();
+    }
     return new Promise((resolve) => {
       this.wake = resolve;
       this.timer = setTimeout(() => { this.timer = null; this.wake = null; resolve(); }, ms);
