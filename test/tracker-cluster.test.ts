@@ -99,7 +99,7 @@ async function readAll(client: FdfsClient, acked: Map<string, Buffer>): Promise<
   for (const [id, data] of acked) assert.deepEqual(await client.downloadToBuffer(id), data, `${id} readable`);
 }
 
-test('two trackers: kill -9 of the leader under client load; the other leads, the restarted one follows, nothing acknowledged is lost', async () => {
+test('two trackers: kill -9 of the leader under client load; the other leads, the restarted one follows, nothing acknowledged is lost', async (t) => {
   const c = await startTrackerCluster({ trackers: 2, storages: 2 });
   const client = new FdfsClient({ trackers: c.trackerAddrs, connectTimeout: 2, networkTimeout: 5 });
   let watch: ReturnType<typeof splitBrainWatch> | undefined;
@@ -116,7 +116,9 @@ test('two trackers: kill -9 of the leader under client load; the other leads, th
     const killedAt = Date.now();
     await waitFor(`${other} leads`, async () => (await leaderSeenBy(other)) === other, 15000, 100);
     const took = Date.now() - killedAt;
-    assert.ok(took < 8000, `new leader after ${took} ms`);
+    // Nominal: three pings a second apart, then one round (≈ 4 s); generous for a loaded CI machine.
+    assert.ok(took < 10000, `new leader after ${took} ms`);
+    t.diagnostic(`new leader ${took} ms after kill -9`);
     const opsAtElection = load.ops;
     await waitFor('load goes on under the new leader', () => load.ops >= opsAtElection + 10, 15000);
 
@@ -129,6 +131,7 @@ test('two trackers: kill -9 of the leader under client load; the other leads, th
     const { acked, failures, retries } = await load.end();
     assert.deepEqual(failures, [], 'no operation failed twice');
     assert.ok(acked.size >= 15, `${acked.size} uploads acknowledged (${retries} retried)`);
+    t.diagnostic(`${acked.size} uploads acknowledged, ${retries} operations retried once`);
     assert.equal(await agreedLeader(c.trackerAddrs), other);
     const { longest, seen } = await watch.end();
     watch = undefined;
@@ -202,7 +205,7 @@ async function clusterView(addr: string) {
   }
 }
 
-test('a fresh tracker with an empty base path joins a running pair and answers 90/91/92 like them within two heartbeats', async () => {
+test('a fresh tracker with an empty base path joins a running pair and answers 90/91/92 like them within two heartbeats', async (t) => {
   const hbi = 2;
   const c = await startTrackerCluster({ trackers: 3, startTrackers: 2, storages: 2, storage: { heart_beat_interval: hbi } });
   const client = new FdfsClient({ trackers: c.trackerAddrs.slice(0, 2) });
@@ -228,6 +231,7 @@ test('a fresh tracker with an empty base path joins a running pair and answers 9
     });
     const took = Date.now() - ready;
     assert.ok(took < 2 * hbi * 1000, `answered like the pair after ${took} ms`);
+    t.diagnostic(`fresh tracker answered like the pair ${took} ms after it was ready`);
     assert.equal(await agreedLeader(c.trackerAddrs), leader);
   } finally {
     await client.close();
