@@ -3,6 +3,7 @@ import type { Argv } from 'yargs';
 import { FdfsClient, type FdfsClientOptions } from '../lib/client/client.ts';
 import { exitCodeOf, FdfsError, toFdfsError, UsageError } from '../lib/protocol/errno.ts';
 import { loadClientConfig } from '../lib/config/client-config.ts';
+import type { Logger } from '../lib/util/log.ts';
 
 // Shared by the client commands: the options that say which cluster to talk to, how output is
 // printed, and how errors end a command (one line on stderr, non-zero exit, no stack trace).
@@ -85,7 +86,11 @@ export function createClient(argv: ClientArgs, env: NodeJS.ProcessEnv = process.
   });
   // Unknown keys and adjusted values: the README promises a warning, so a typo is not silent.
   for (const w of warnings) process.stderr.write(`fdfs: warning: ${w}\n`);
-  return FdfsClient.fromConfig(config, extra);
+  // One stderr line when a tracker is given up for the next one (several trackers, §1.4).
+  const log = Object.assign((level: string, msg: string) => {
+    if (level !== 'debug') process.stderr.write(`fdfs: ${level === 'error' ? 'error' : 'warning'}: ${msg}\n`);
+  }, { child: () => log }) as Logger;
+  return FdfsClient.fromConfig(config, { log, ...extra });
 }
 
 /** The one line a failed command prints: `fdfs: ENOENT: no such file … (group1/M00/…)`. */

@@ -19,6 +19,7 @@ interface DevArgs {
   'tracker-port': number;
   'storage-port': number;
   verbose?: boolean;
+  trackers: number;
   'http-port': number;
   subdirs?: number;
 }
@@ -37,10 +38,11 @@ function startFailure(err: unknown): string {
 
 export const devCommand: CommandModule<object, DevArgs> = {
   command: 'dev',
-  describe: 'run a local cluster: one tracker and two storages of group1 (npm start)',
+  describe: 'run a local cluster: one tracker (or --trackers N) and two storages of group1 (npm start)',
   builder: (y) => y
     .option('data', { type: 'string', default: './data', describe: 'folder for all daemon data' })
     .option('tracker-port', { type: 'number', default: 22122, describe: 'tracker port on 127.0.0.1' })
+    .option('trackers', { type: 'number', default: 1, describe: 'how many trackers (one cluster; ports tracker-port, tracker-port+1, …; HTTP ports http-port, http-port+1, …)' })
     .option('storage-port', { type: 'number', default: 23000, describe: 'storage port on 127.0.0.2 and 127.0.0.3' })
     .option('subdirs', { type: 'number', describe: 'data directories per level of each storage, N×N in all (default 256: 65,536, a few seconds at first start)' })
     .option('verbose', { alias: 'v', type: 'boolean', describe: 'show every log line of the daemons (default: warnings and errors)' })
@@ -48,8 +50,11 @@ export const devCommand: CommandModule<object, DevArgs> = {
     .example('$0 dev --tracker-port 22200 --storage-port 23100 --http-port 8889 --data /tmp/fdfs', 'a second cluster beside the default one') as never,
   handler: async (argv) => {
     const data = path.resolve(argv.data);
-    const dirs = { tracker: path.join(data, 'tracker'), s1: path.join(data, 'storage1'), s2: path.join(data, 'storage2') };
-    for (const d of Object.values(dirs)) fs.mkdirSync(d, { recursive: true });
+    const nt = Math.max(1, Math.min(16, Math.floor(argv.trackers)));
+    // One tracker keeps ./data/tracker; several get tracker1, tracker2, … (§8.6: equal peers).
+    const trackerDirs = Array.from({ length: nt }, (_, i) => path.join(data, nt === 1 ? 'tracker' : `tracker${i + 1}`));
+    const dirs = { s1: path.join(data, 'storage1'), s2: path.join(data, 'storage2') };
+    for (const d of [...trackerDirs, ...Object.values(dirs)]) fs.mkdirSync(d, { recursive: true });
     const daemons: Daemon[] = [];
     let ready = false;
     const stderrOf = (label: string) => (line: string) => {
@@ -63,8 +68,8 @@ export const devCommand: CommandModule<object, DevArgs> = {
     };
     // Storages first, then the tracker: a storage losing its tracker mid-shutdown would warn.
     const stopAll = async () => {
-      await Promise.all(daemons.filter((d) => d.label !== 'tracker').map(stopOne));
-      await Promise.all(daemons.filter((d) => d.label === 'tracker').map(stopOne));
+      await Promise.all(daemons.filter((d) => !d.label.startsWith('tracker')).map(stopOne));
+      await Promise.all(daemons.filter((d) => d.label.startsWith('tracker')).map(stopOne));
     };
     let stopping = false;
     const onSignal = () => {
@@ -99,23 +104,29 @@ export const devCommand: CommandModule<object, DevArgs> = {
         throw new FdfsError('EIO', `${label} cannot start: ${reason}`, { retryable: false });
       }
     };
-    // Every daemon has its own address, so they all share one HTTP port.
-    const http = argv['http-port'] > 0 ? ['--http-port', String(argv['http-port'])] : [];
+    // The storages have addresses of their own, so they share one HTTP port; the trackers share 127.0.0.1.
+    const httpAt = (i: number) => (argv['http-port'] > 0 ? ['--http-port', String(argv['http-port'] + i)] : []);
+    const http = httpAt(0);
     try {
-      const tracker = await start('tracker',
-        ['tracker', 'start', '--bind', '127.0.0.1', '--port', String(argv['tracker-port']), '--base-path', dirs.tracker, ...http], '--tracker-port N');
-      process.stdout.write(`${tracker.readyLine}\n`);
-      const trackerAddr = `127.0.0.1:${tracker.port}`;
+      const trackerAddrs: string[] = [];
+      for (let i = 0; i < nt; i++) {
+        const port = argv['tracker-port'] === 0 ? 0 : argv['tracker-port'] + i;
+        const tracker = await start(nt === 1 ? 'tracker' : `tracker${i + 1}`,
+          ['tracker', 'start', '--bind', '127.0.0.1', '--port', String(port), '--base-path', trackerDirs[i]!, ...httpAt(i)], '--tracker-port N');
+        process.stdout.write(`${tracker.readyLine}\n`);
+        trackerAddrs.push(`127.0.0.1:${tracker.port}`);
+      }
+      const trackerAddr = trackerAddrs.join(',');
       const storages = await Promise.allSettled([['127.0.0.2', dirs.s1, 'storage1'], ['127.0.0.3', dirs.s2, 'storage2']].map(([ip, dir, label]) =>
         start(label!, ['storage', 'start', '--group', 'group1', '--bind', ip!, '--port', String(argv['storage-port']),
-          '--base-path', dir!, '--tracker', trackerAddr, ...http, ...(argv.subdirs !== undefined ? ['--subdirs', String(argv.subdirs)] : [])], '--storage-port N')));
+          '--base-path', dir!, ...trackerAddrs.flatMap((t) => ['--tracker', t]), ...http, ...(argv.subdirs !== undefined ? ['--subdirs', String(argv.subdirs)] : [])], '--storage-port N')));
       const failed = storages.find((s) => s.status === 'rejected');
       if (failed) throw failed.reason;
       for (const s of storages) process.stdout.write(`${(s as PromiseFulfilledResult<Daemon>).value.readyLine}\n`);
       ready = true;
       // The hint names --tracker unless the commands would find this tracker by default.
-      const t = trackerAddr === DEFAULT_TRACKER ? '' : ` --tracker ${trackerAddr}`;
-      process.stdout.write(`cluster ready: tracker ${trackerAddr}, data under ${data}. Try:\n` +
+      const t = trackerAddr === DEFAULT_TRACKER ? '' : trackerAddrs.map((a) => ` --tracker ${a}`).join('');
+      process.stdout.write(`cluster ready: tracker${nt === 1 ? '' : 's'} ${trackerAddr}, data under ${data}. Try:\n` +
         `  npx fdfs upload README.md${t}\n  npx fdfs list${t}\nCtrl-C stops it.\n`);
       // Any daemon dying takes the cluster down: a half cluster would only confuse.
       await Promise.race(daemons.map((d) => d.exited.then((code) => {

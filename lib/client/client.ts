@@ -1,3 +1,4 @@
+import type { Logger } from '../util/log.ts';
 import { Buffer } from 'node:buffer';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -44,6 +45,8 @@ export interface FdfsClientOptions {
   loadStorageIdsFromTracker?: boolean;
   /** Source address of outgoing connections. */
   localAddress?: string;
+  /** Where the one line goes when a tracker is given up for the next (default: nowhere). */
+  log?: Logger;
 }
 
 /** What FdfsClient.fromConfig reads: a loaded client.conf (lib/config loadClientConfig). */
@@ -224,7 +227,7 @@ export class FdfsClient {
       maxIdleTime: typeof poolOpt === 'object' ? poolOpt.maxIdleTime : undefined,
       localAddress: opts.localAddress,
     });
-    this.tracker = new TrackerClient(opts.trackers, this.pool);
+    this.tracker = new TrackerClient(opts.trackers, this.pool, opts.log);
     const ids = opts.storageIds;
     if (Array.isArray(ids)) for (const e of ids) this.#ids.set(e.id, e.hosts[0] ?? '');
     else if (ids) for (const [id, ip] of Object.entries(ids)) this.#ids.set(id, ip as string);

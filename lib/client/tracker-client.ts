@@ -5,7 +5,9 @@ import { FdfsError, toFdfsError } from '../protocol/errno.ts';
 import { fixed } from '../protocol/fields.ts';
 import { formatAddress } from '../protocol/ip.ts';
 import { decodeGroupStats, decodeStorageStatRecords, type GroupStat, type StorageStatRecord } from '../protocol/records.ts';
-import { decodeFetchIdsResponse, decodeParameters, encodeFetchIdsRequest, encodeListStorageRequest } from '../protocol/storage-tracker.ts';
+import { decodeParameters, encodeFetchIdsRequest, encodeListStorageRequest } from '../protocol/storage-tracker.ts';
+import { fetchStorageIdPages, isUnreachable, trackerLine, tryTrackers } from '../net/tracker-calls.ts';
+import { silentLogger, type Logger } from '../util/log.ts';
 import {
   decodeFetchResponse, decodeStoreAllResponse, decodeStoreOneResponse, encodeFileRequest, encodeGroupBody,
   type StorageAddress, type StoreTarget, type StoreTargets,
@@ -27,6 +29,20 @@ export const DEFAULT_TRACKER_PORT = 22122;
 export interface TrackerEntry {
   hosts: string[];
   port: number;
+}
+
+/** One row of `fdfs list`'s tracker table. */
+export interface TrackerStatus {
+  address: string;
+  reachable: boolean;
+  /** The leader this tracker names (95), null when it names none or cannot be asked. */
+  leader: string | null;
+  role: 'leader' | 'follower' | 'unknown';
+  /** Start time (Unix seconds) as the leader's 96 reports it. */
+  upSince?: number;
+  version?: string;
+  /** Why it was not reachable (errno name). */
+  error?: string;
 }
 
 export type TrackerSpec = string | { host: string; port?: number } | TrackerEntry;
@@ -95,7 +111,10 @@ export class TrackerClient {
   /** Index into an entry's hosts of the address that connected last time (§1.4 point 3). */
   readonly #lastHost = new Map<TrackerEntry, number>();
 
-  constructor(specs: readonly TrackerSpec[], readonly pool: ConnectionPool) {
+  readonly #log: Logger;
+
+  constructor(specs: readonly TrackerSpec[], readonly pool: ConnectionPool, log: Logger = silentLogger) {
+    this.#log = log;
     this.entries = normalizeTrackers(specs);
     if (this.entries.length === 0) throw new FdfsError('EINVAL', 'no tracker server given');
   }
@@ -106,42 +125,56 @@ export class TrackerClient {
   }
 
   /**
-   * Run fn on a connection to the first tracker that connects, starting at the cursor.
-   * `idempotent` lets a dead pooled connection be replaced once (every query but the admin ones).
+   * Run fn on a connection to the first tracker that connects, starting at the cursor (shared
+   * order and failover: lib/net/tracker-calls.ts). A tracker that cannot be reached, or (for an
+   * idempotent query) whose connection dies or times out under the request, is given up for the
+   * next one, with one log line.
    */
-  async withTracker<T>(fn: (conn: ClientConnection) => Promise<T>, opts: { idempotent?: boolean; subject?: string } = {}): Promise<T> {
-    const n = this.entries.length;
-    const start = this.#cursor;
-    const failures: FdfsError[] = [];
-    for (let i = 0; i < n; i++) {
-      const idx = (start + i) % n;
-      const entry = this.entries[idx]!;
+  async withTracker<T>(fn: (conn: ClientConnection) => Promise<T>,
+    opts: { idempotent?: boolean; subject?: string; askOthersOn?: readonly string[] } = {}): Promise<T> {
+    const idempotent = opts.idempotent ?? true;
+    const { value } = await tryTrackers(this.entries, async (entry, idx) => {
       const first = this.#lastHost.get(entry) ?? 0;
-      for (let k = 0; k < entry.hosts.length; k++) {
+      let lease;
+      let failure: FdfsError | undefined;
+      for (let k = 0; k < entry.hosts.length && !lease; k++) {
         const hi = (first + k) % entry.hosts.length;
-        const host = entry.hosts[hi]!;
-        let lease;
         try {
-          lease = await this.pool.acquire(host, entry.port);
+          lease = await this.pool.acquire(entry.hosts[hi]!, entry.port);
+          this.#lastHost.set(entry, hi);
         } catch (err) {
-          failures.push(connectError(err, formatAddress(host, entry.port), 'tracker'));
-          continue;
+          failure = connectError(err, formatAddress(entry.hosts[hi]!, entry.port), 'tracker');
         }
-        this.#cursor = (idx + 1) % n;
-        this.#lastHost.set(entry, hi);
-        return this.pool.use(lease, fn, { idempotent: opts.idempotent ?? true, subject: opts.subject });
       }
-    }
-    if (failures.length === 1) throw failures[0]!;
-    const last = failures[failures.length - 1]!;
-    const list = failures.map((f) => f.subject ?? '').join(', ');
-    const codes = [...new Set(failures.map((f) => f.code))].join(', ');
-    throw new FdfsError(last.errno, `cannot connect to any tracker (${codes})`, { subject: list, cause: last });
+      if (!lease) throw failure!;
+      this.#cursor = (idx + 1) % this.entries.length;
+      try {
+        return await this.pool.use(lease, fn, { idempotent, subject: opts.subject });
+      } catch (err) {
+        // Only a query may be repeated elsewhere: an admin command may have taken effect.
+        throw idempotent ? err : Object.assign(toFdfsError(err), { final: true });
+      }
+    }, {
+      start: this.#cursor,
+      moveOn: (e) => !(e as { final?: boolean }).final && (isUnreachable(e) || (opts.askOthersOn?.includes(e.code) ?? false)),
+      onMoveOn: (failed, e, next) => this.#log('warn', `tracker ${trackerLine(failed)}: ${e.code}, trying ${trackerLine(next)}`),
+    });
+    return value;
   }
 
   /** One request with a small reply on some tracker. */
   request(cmd: number, body: Buffer | Buffer[] = [], subject?: string, idempotent = true): Promise<Buffer> {
     return this.withTracker((conn) => conn.request(cmd, body, { subject }), { idempotent, subject });
+  }
+
+  /**
+   * A store/fetch query (101–107). ENOENT ("no storage available") and ENOSPC also ask the next
+   * tracker: a tracker that just (re)started knows its storages only after their next JOIN, beat
+   * and disk report, while its peers already do. When every tracker says so, the first answer is
+   * the error.
+   */
+  #query(cmd: number, body: Buffer | Buffer[], subject?: string): Promise<Buffer> {
+    return this.withTracker((conn) => conn.request(cmd, body, { subject }), { subject, askOthersOn: ['ENOENT', 'ENOSPC'] });
   }
 
   /** Run fn once on every tracker (93 goes to all of them, §2.7); results in entry order. */
@@ -174,7 +207,7 @@ export class TrackerClient {
   async queryStore(group?: string): Promise<StoreTarget> {
     const body = group === undefined ? [] : groupBody(group);
     const cmd = group === undefined ? CMD.SERVICE_QUERY_STORE_WITHOUT_GROUP_ONE : CMD.SERVICE_QUERY_STORE_WITH_GROUP_ONE;
-    const reply = await this.request(cmd, body, group);
+    const reply = await this.#query(cmd, body, group);
     return decodeOr('query-store', group ?? 'tracker', () => decodeStoreOneResponse(reply));
   }
 
@@ -182,7 +215,7 @@ export class TrackerClient {
   async queryStoreAll(group?: string): Promise<StoreTargets> {
     const body = group === undefined ? [] : groupBody(group);
     const cmd = group === undefined ? CMD.SERVICE_QUERY_STORE_WITHOUT_GROUP_ALL : CMD.SERVICE_QUERY_STORE_WITH_GROUP_ALL;
-    const reply = await this.request(cmd, body, group);
+    const reply = await this.#query(cmd, body, group);
     return decodeOr('query-store-all', group ?? 'tracker', () => decodeStoreAllResponse(reply));
   }
 
@@ -190,7 +223,7 @@ export class TrackerClient {
 
   async #fileQuery(cmd: number, group: string, logicName: string): Promise<StorageAddress[]> {
     const subject = `${group}/${logicName}`;
-    const reply = await this.request(cmd, encodeFileRequest(group, logicName), subject);
+    const reply = await this.#query(cmd, encodeFileRequest(group, logicName), subject);
     const t = decodeOr('query-fetch', subject, () => decodeFetchResponse(reply));
     if (t.servers.length === 0) throw new FdfsError('ENOENT', 'no storage server returned', { subject });
     return t.servers;
@@ -292,6 +325,45 @@ export class TrackerClient {
     return (await this.request(CMD.SERVER_GET_LEADER)).toString('latin1');
   }
 
+  /**
+   * Every configured tracker as the cluster sees it: reachable or not, the leader it names (95),
+   * and from the leader's 96 its role, version and start time. Never throws: an unreachable
+   * tracker is a row with `reachable: false`.
+   */
+  async trackerStatuses(): Promise<TrackerStatus[]> {
+    const rows = await Promise.all(this.entries.map(async (e): Promise<TrackerStatus> => {
+      let address = formatAddress(e.hosts[0]!, e.port);
+      let error: string | undefined;
+      for (const host of e.hosts) {
+        address = formatAddress(host, e.port);
+        try {
+          const leader = (await this.pool.run(host, e.port, (conn) => conn.request(CMD.SERVER_GET_LEADER), { role: 'tracker' })).toString('latin1');
+          return { address, reachable: true, leader, role: 'follower' };
+        } catch (err) {
+          const fe = toFdfsError(err, address);
+          // An answer (ENOENT: no leader yet) still means the tracker is up.
+          if (!isUnreachable(fe)) return { address, reachable: true, leader: null, role: 'unknown' };
+          error = fe.code;
+        }
+      }
+      return { address, reachable: false, leader: null, role: 'unknown', error };
+    }));
+    const votes = new Map<string, number>();
+    for (const r of rows) if (r.leader) votes.set(r.leader, (votes.get(r.leader) ?? 0) + 1);
+    const leader = [...votes.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+    let stats: TrackerStat[] = [];
+    if (leader) stats = await this.trackerClusterStat().catch(() => []);
+    for (const r of rows) {
+      if (r.reachable && r.leader) r.role = r.address === r.leader ? 'leader' : 'follower';
+      const st = stats.find((x) => x.host === r.address);
+      if (st) {
+        r.version = st.version;
+        if (st.upTime > 0) r.upSince = st.upTime;
+      }
+    }
+    return rows;
+  }
+
   /** 96 (answered by the leader only: asks the leader named by 95 when it is one of ours). */
   async trackerClusterStat(filter: TrackerClusterFilter = {}): Promise<TrackerStat[]> {
     const body = encodeTrackerClusterStatRequest(filter);
@@ -335,13 +407,7 @@ export class TrackerClient {
   /** 69, paged until every entry of storage_ids.conf arrived (§4.13). */
   async fetchStorageIds(): Promise<StorageIdEntry[]> {
     return this.withTracker(async (conn) => {
-      const lines: string[] = [];
-      for (let guard = 0; guard < 100000; guard++) {
-        const reply = await conn.request(CMD.STORAGE_FETCH_STORAGE_IDS, encodeFetchIdsRequest(lines.length, true));
-        const page = decodeOr('fetch-storage-ids', conn.address, () => decodeFetchIdsResponse(reply));
-        lines.push(...page.lines);
-        if (page.lines.length === 0 || lines.length >= page.total) break;
-      }
+      const lines = await fetchStorageIdPages((start) => conn.request(CMD.STORAGE_FETCH_STORAGE_IDS, encodeFetchIdsRequest(start, true)), conn.address);
       // The reply lines have the storage_ids.conf syntax (§4.13).
       return decodeOr('fetch-storage-ids', conn.address, () => parseStorageIds(lines.join('\n'), `tracker ${conn.address}`));
     });

@@ -6,9 +6,9 @@ import { FieldReader, FieldWriter, readFixed } from '../protocol/fields.ts';
 import { formatAddress, normalizeIp } from '../protocol/ip.ts';
 import { STORAGE_BRIEF_LEN, decodeStorageBrief, type StorageBrief } from '../protocol/records.ts';
 import {
-  decodeFetchIdsResponse, decodeParameters, encodeFetchIdsRequest, encodeGetMyIpRequest,
-  encodeGroupAddress, encodeReportStatus,
+  decodeParameters, encodeFetchIdsRequest, encodeGetMyIpRequest, encodeGroupAddress, encodeReportStatus,
 } from '../protocol/storage-tracker.ts';
+import { FETCH_IDS_MAX_ROUNDS, fetchStorageIdPages, trackerLine, type TrackerEndpoint } from '../net/tracker-calls.ts';
 
 /**
  * The storage's short tracker requests (PROTOCOL.md §4, §4.1, §4.2, §4.10, §4.12, §4.13): one small
@@ -16,11 +16,8 @@ import {
  * sequence of §4. Connection helpers dial one `tracker_server` entry (one or two addresses).
  */
 
-/** One `tracker_server` entry: one or two addresses sharing a port (config `HostPort`). */
-export interface TrackerEndpoint {
-  hosts: readonly string[];
-  port: number;
-}
+export type { TrackerEndpoint };
+export { trackerLine };
 
 export interface TrackerDialOptions {
   /** Seconds per connect attempt (connect_timeout, default 10). */
@@ -29,12 +26,6 @@ export interface TrackerDialOptions {
   networkTimeout?: number;
   /** Source address (the storage's bind address), '' or undefined = any. */
   localAddress?: string;
-}
-
-/** `host[,host2]:port` as the JOIN body and the logs write a tracker (§4.3, IPv6 in brackets). */
-export function trackerLine(t: TrackerEndpoint): string {
-  const list = t.hosts.join(',');
-  return t.hosts.some((h) => h.includes(':')) ? `[${list}]:${t.port}` : `${list}:${t.port}`;
 }
 
 /**
@@ -137,31 +128,12 @@ export async function getParameters(conn: ClientConnection): Promise<Map<string,
 
 // ---- 69 STORAGE_FETCH_STORAGE_IDS (§4.13) ----
 
-/** Most round trips the C code makes for one id list (§4.13). */
-export const FETCH_IDS_MAX_ROUNDS = 32;
+export { FETCH_IDS_MAX_ROUNDS };
 
-/** The whole storage_ids.conf of the tracker as `id group ip[:port]` lines, paged. */
-export async function fetchStorageIds(conn: ClientConnection, allowEmpty = false): Promise<string[]> {
-  const lines: string[] = [];
-  let total = 0;
-  for (let round = 0; round < FETCH_IDS_MAX_ROUNDS; round++) {
-    const reply = await conn.request(CMD.STORAGE_FETCH_STORAGE_IDS, encodeFetchIdsRequest(lines.length, allowEmpty),
-      { maxResponse: 4 * 1024 * 1024 });
-    let page: { total: number; lines: string[] };
-    try {
-      page = decodeFetchIdsResponse(reply);
-    } catch (err) {
-      throw new FdfsError('EPROTO', `FETCH_STORAGE_IDS reply: ${(err as Error).message}`, { subject: conn.address });
-    }
-    total = page.total;
-    lines.push(...page.lines);
-    // An empty page would loop forever: the tracker has nothing more to give.
-    if (lines.length >= total || page.lines.length === 0) break;
-  }
-  if (lines.length < total) {
-    throw new FdfsError('EPROTO', `FETCH_STORAGE_IDS: ${lines.length} of ${total} ids after ${FETCH_IDS_MAX_ROUNDS} pages`, { subject: conn.address });
-  }
-  return lines;
+/** The whole storage_ids.conf of the tracker as `id group ip[:port]` lines, paged (shared with the client). */
+export function fetchStorageIds(conn: ClientConnection, allowEmpty = false): Promise<string[]> {
+  return fetchStorageIdPages((start) => conn.request(CMD.STORAGE_FETCH_STORAGE_IDS, encodeFetchIdsRequest(start, allowEmpty),
+    { maxResponse: 4 * 1024 * 1024 }), conn.address);
 }
 
 // ---- 70 STORAGE_GET_SERVER_ID (§4.12) ----

@@ -120,8 +120,6 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   readonly groups = new Map<string, GroupRecord>();
   /** Index into sortedGroups() (§8.1). */
   currentWriteGroup = 0;
-  /** We lead from the start, so every new report connection gets the leader brief once (§4.8). */
-  leaderChangeCount = 1;
 
   sortedGroups(): GroupRecord[] {
     return [...this.groups.values()].sort((a, b) => byteOrder(a.name, b.name));

@@ -4,6 +4,9 @@ import type { Logger } from '../util/log.ts';
 import type { Cluster, StorageRecord } from './cluster.ts';
 import type { StorageIdIndex } from './id-index.ts';
 import type { TrackerStore } from './persistence.ts';
+import type { Bootstrap, CopyLock } from './bootstrap.ts';
+import type { Election } from './election.ts';
+import type { TrackerPeer, TrackerPeers } from './peers.ts';
 import type { StorePolicy } from './selection.ts';
 
 /** What every tracker handler receives besides the request (the PacketServer "state"). */
@@ -29,8 +32,16 @@ export interface TrackerContext {
   connectionStats(): { alloc: number; current: number; max: number };
   /** Counters of §8.8 "every 1000th" saves. */
   readonly counters: { statBeats: number; syncReports: number };
-  /** §11.5: run the trunk server choice for a group (no-op without use_trunk_file). */
+  /** §11.5: run the trunk server choice for a group (no-op without use_trunk_file or as a follower). */
   checkTrunkServer(groupName: string): void;
+  /** The other trackers, learnt from JOIN lines (§8.6). */
+  readonly peers: TrackerPeers;
+  /** Leader election (§8.6): who leads, whether we do. */
+  readonly election: Election;
+  /** §8.7: copy the system files from a peer before the first JOIN when we start empty. */
+  readonly bootstrap: Bootstrap;
+  /** §8.7: the serving side of 61–63. */
+  readonly copyLock: CopyLock;
 }
 
 /** Per-connection state kept in Connection.data. */
@@ -39,6 +50,10 @@ export interface TrackerConnectionData {
   storage?: StorageRecord;
   /** Change counters already pushed on this connection (§4.8). */
   pushed?: { leader: number; trunk: number; members: number };
+  /** The follower tracker a 58 JOIN_LEADER bound this connection to (§8.6). */
+  peer?: TrackerPeer;
+  /** Trunk-server version last sent in a 65 reply on this connection. */
+  trunkSeen?: number;
 }
 
 export function connData(conn: Connection): TrackerConnectionData {

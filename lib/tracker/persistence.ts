@@ -249,6 +249,8 @@ export class TrackerStore {
   private readonly pending = new Set<DataFile>();
   private running: Promise<void> | null = null;
   private changelogChain: Promise<void> = Promise.resolve();
+  /** While a peer copies the files (61 … 62, §8.7), writes wait here. */
+  private held: Promise<void> | null = null;
 
   constructor(basePath: string, private readonly cluster: Cluster, private readonly useStorageId: boolean, private readonly log: Logger) {
     this.dataDir = join(basePath, 'data');
@@ -296,6 +298,7 @@ export class TrackerStore {
     try {
       // Yield once so that the status changes of the current request are all in the snapshot.
       await Promise.resolve();
+      while (this.held) await this.held;
       await this.writePending();
     } finally {
       // Synchronously after the last pending check: a save() from now on starts a new flush.
@@ -323,6 +326,7 @@ export class TrackerStore {
   /** Append one line to the changelog and fsync it; resolves once durable. */
   appendChangelog(line: string): Promise<void> {
     const run = async () => {
+      while (this.held) await this.held;
       const fh = await open(join(this.dataDir, CHANGELOG_FILE), 'a', 0o644);
       try {
         await fh.writeFile(line, 'latin1');
@@ -374,6 +378,20 @@ export class TrackerStore {
     } catch (err) {
       this.log('warn', `cannot write trunk_server_change.log: ${(err as Error).message}`);
     }
+  }
+
+  /**
+   * Hold every file write until the returned release is called (§8.7: 61 takes a lock that also
+   * blocks the tracker's own writes, so a peer copies one consistent set). Call after drain().
+   */
+  hold(): () => void {
+    let release!: () => void;
+    const gate = new Promise<void>((r) => { release = r; });
+    this.held = gate;
+    return () => {
+      if (this.held === gate) this.held = null;
+      release();
+    };
   }
 
   /** Wait for every save and append requested so far. */

@@ -17,6 +17,10 @@ import { createDaemonHttp, type Health } from '../http/daemon-http.ts';
 import type { HttpServer } from '../http/http-server.ts';
 import { RequestMetrics } from '../metrics/request-metrics.ts';
 import { registerTrackerMetrics } from '../metrics/tracker-metrics.ts';
+import { Bootstrap, CopyLock } from './bootstrap.ts';
+import { Election, type ElectionOptions } from './election.ts';
+import { TrackerPeers, type PeerDial } from './peers.ts';
+import { runningStatusOf, type TrunkServerOfGroup } from '../protocol/tracker-peer.ts';
 
 export interface TrackerServerOptions {
   /** Listen port, overriding config.port; 0 picks a free port (the ready line shows it). */
@@ -27,6 +31,8 @@ export interface TrackerServerOptions {
   timers?: boolean;
   /** HTTP port (/metrics, /healthz) instead of http.server_port; 0 = any free port. */
   httpPort?: number;
+  /** Election timing (tests). */
+  election?: ElectionOptions;
 }
 
 export interface TrackerServerEvents {
@@ -38,8 +44,9 @@ const STATUS_FILE_PERIOD_S = 300;
 
 /**
  * The tracker daemon (PROTOCOL.md §2, §4, §8): one PacketServer with the tracker command table,
- * the cluster picture, its data files, and the liveness check. A single tracker, always the
- * leader of its cluster.
+ * the cluster picture, its data files, the liveness check, and its part in the tracker cluster:
+ * the peers learnt from storage JOINs, the leader election (§8.6) and the bootstrap of an empty
+ * tracker from a peer (§8.7).
  *
  *     const t = new TrackerServer(config, log);
  *     const { host, port } = await t.start();
@@ -61,6 +68,7 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
   /** Prometheus metrics fed by the request events (lib/util/events.ts). */
   readonly metrics = new RequestMetrics('tracker');
   private http: HttpServer | null = null;
+  private election: Election | null = null;
 
   constructor(readonly config: TrackerConfig, private readonly log: Logger = silentLogger, private readonly opts: TrackerServerOptions = {}) {
     super();
@@ -88,24 +96,42 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
     const ids = config.use_storage_id ? new StorageIdIndex(entries) : null;
     const store = new TrackerStore(config.base_path, this.cluster, config.use_storage_id, this.log);
     this.store = store;
-    await store.init();
-    await store.load({
-      storeServer: config.store_server,
-      idOf: idForIp,
-      ipsOf: (id, ip) => ids?.get(id)?.hosts.slice() ?? [ip],
-    });
-    for (const g of this.cluster.groups.values()) {
-      if (ids) for (const s of g.members) s.rwMode = rwModeOf(ids.get(s.id)?.rw ?? 'both');
-      // §8.8: a saved trunk_server counts only if that member is writable, and nobody is before
-      // the storages report again; it is chosen anew (and pushed, §4.8) once one is ACTIVE.
-      g.trunkServerId = '';
-    }
+    this.ids = ids;
+    await this.loadState();
     const lastCheckTime = await store.readStatusFile();
     this.startTime = this.now();
 
     const trunk = new TrunkCoordinator(() => this.context);
     const bind = config.bind_addr.split(',').map((a) => a.trim()).find((a) => a !== '') ?? '';
     this.listenIp = bind || (ipv6Enabled(config.address_family, '') ? '::' : '0.0.0.0');
+
+    const dial: PeerDial = {
+      connectTimeout: config.connect_timeout,
+      networkTimeout: config.network_timeout,
+      localAddress: isIP(bind) && bind !== '0.0.0.0' && bind !== '::' ? bind : undefined,
+    };
+    const peers = new TrackerPeers(() => ({ ip: this.listenIp, port: this.listenPort }), this.log);
+    const connectionStats = () => ({
+      alloc: config.max_connections,
+      current: this.server?.connections.size ?? 0,
+      max: this.maxConnectionsSeen,
+    });
+    const election = new Election({
+      peers, log: this.log, dial, startTime: this.startTime, connectionStats,
+      ownStatus: () => runningStatusOf(false, this.now(), this.startTime, lastCheckTime),
+      onTrunkServers: (list) => this.applyTrunkServers(list),
+    }, this.opts.election);
+    this.election = election;
+    election.on('leader', (_peer, self) => {
+      // §8.6: a new leader looks for the groups' trunk servers (C tracker_mem_find_trunk_servers).
+      if (self && config.use_trunk_file) for (const g of this.cluster.groups.keys()) this.ctx?.checkTrunkServer(g);
+    });
+    const bootstrap = new Bootstrap({
+      store, log: this.log, dial, startTime: this.startTime, lastCheckTime, now: this.now,
+      hasGroups: () => this.cluster.groups.size > 0,
+      ownStatus: () => runningStatusOf(false, this.now(), this.startTime, lastCheckTime),
+      reload: () => this.reload(),
+    });
 
     this.ctx = {
       config,
@@ -124,13 +150,13 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
         useTrunk: config.use_trunk_file,
       },
       selfAddress: (conn) => this.selfAddress(conn),
-      connectionStats: () => ({
-        alloc: config.max_connections,
-        current: this.server?.connections.size ?? 0,
-        max: this.maxConnectionsSeen,
-      }),
+      connectionStats,
       counters: { statBeats: 0, syncReports: 0 },
       checkTrunkServer: (group) => trunk.check(group),
+      peers,
+      election,
+      bootstrap,
+      copyLock: new CopyLock(),
     };
 
     const server = new PacketServer<TrackerContext>({
@@ -164,6 +190,7 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
       log('info', `HTTP (/metrics, /healthz) on ${formatAddress(this.listenIp, this.http.listenPort)}`);
     }
 
+    election.start();
     if (this.opts.timers ?? true) {
       this.timers.push(setInterval(() => this.checkAlive(), config.check_active_interval * 1000));
       this.timers.push(setInterval(() => void store.writeStatusFile(this.startTime, this.now()), STATUS_FILE_PERIOD_S * 1000));
@@ -171,6 +198,54 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
     }
     this.log('info', `listening on ${formatAddress(this.listenIp, this.listenPort)}, ${this.cluster.groups.size} group(s) known`);
     return { host: this.listenIp, port: this.listenPort };
+  }
+
+  private ids: StorageIdIndex | null = null;
+
+  /** Files 0–2 (§8.8) into the cluster picture, which must be empty; changelog size. */
+  private async loadState(): Promise<void> {
+    const store = this.store!;
+    const ids = this.ids;
+    await store.init();
+    await store.load({
+      storeServer: this.config.store_server,
+      idOf: idForIp,
+      ipsOf: (id, ip) => ids?.get(id)?.hosts.slice() ?? [ip],
+    });
+    for (const g of this.cluster.groups.values()) {
+      if (ids) for (const s of g.members) s.rwMode = rwModeOf(ids.get(s.id)?.rw ?? 'both');
+      // §8.8: a saved trunk_server counts only if that member is writable, and nobody is before
+      // the storages report again; it is chosen anew (and pushed, §4.8) once one is ACTIVE.
+      g.trunkServerId = '';
+    }
+  }
+
+  /** §8.7: after a bootstrap copy, all state comes from the copied files; .tracker_status is rewritten. */
+  private async reload(): Promise<void> {
+    this.cluster.groups.clear();
+    this.cluster.currentWriteGroup = 0;
+    await this.loadState();
+    await this.store!.writeStatusFile(this.startTime, this.now());
+    this.log('info', `state reloaded from the copied files: ${this.cluster.groups.size} group(s)`);
+  }
+
+  /** A follower learns the trunk servers from the leader's 65 reply (§8.6). */
+  private applyTrunkServers(list: readonly TrunkServerOfGroup[]): void {
+    let changed = false;
+    for (const { group, trunkServerId } of list) {
+      const g = this.cluster.getGroup(group);
+      if (!g || g.trunkServerId === trunkServerId) continue;
+      g.trunkServerId = trunkServerId;
+      if (trunkServerId) g.lastTrunkServerId = trunkServerId;
+      g.trunkChangeCount++;
+      changed = true;
+    }
+    if (changed) void this.store?.save('groups');
+  }
+
+  /** Whether this tracker is the leader of its cluster (§8.6). */
+  get isLeader(): boolean {
+    return this.election?.isLeader ?? false;
   }
 
   /**
@@ -188,13 +263,11 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
   /** HTTP port actually listened on (0: none). */
   get httpPort(): number { return this.http?.listenPort ?? 0; }
 
-  /**
-   * §8.6 as far as this tracker knows it. Reads an election object when one is present (leader
-   * election lands separately); a tracker without one leads its cluster alone.
-   */
-  electionState(): string {
-    const e = (this as unknown as { election?: { state?: unknown } }).election;
-    return typeof e?.state === 'string' ? e.state : 'leader';
+  /** §8.6 as far as this tracker knows it: leader, follower, or electing (no leader known yet). */
+  electionState(): 'leader' | 'follower' | 'electing' {
+    const e = this.election;
+    if (!e) return 'electing';
+    return e.isLeader ? 'leader' : e.leader ? 'follower' : 'electing';
   }
 
   /** /healthz: 200 while serving; 503 before start and while stopping. */
@@ -212,6 +285,7 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
   private async doStop(): Promise<void> {
     for (const t of this.timers) clearInterval(t);
     this.timers.length = 0;
+    await this.election?.stop();
     await this.server?.close();
     await this.http?.close();
     this.metrics.close();
@@ -227,6 +301,7 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
   private onConnectionClosed(conn: Connection): void {
     const s = connData(conn).storage;
     if (s && s.connection === conn) this.cluster.disconnect(s);
+    this.ctx?.copyLock.release(conn);
   }
 
   /** Our address as `conn`'s peer dialled it: the bind address, else the socket's local address. */

@@ -17,7 +17,8 @@ export class TrunkCoordinator {
   /** Give `group` a trunk server if it has none or its current one stopped beating (§11.5). */
   check(groupName: string): void {
     const ctx = this.ctx();
-    if (!ctx.config.use_trunk_file || this.busy.has(groupName)) return;
+    // §8.6: choosing the trunk server is a leader-only duty; followers learn it from 65 replies.
+    if (!ctx.config.use_trunk_file || !ctx.election.isLeader || this.busy.has(groupName)) return;
     const g = ctx.cluster.getGroup(groupName);
     if (!g) return;
     const current = g.trunkServerId ? g.find(g.trunkServerId) : undefined;

@@ -3,6 +3,7 @@ import { querySyncStatus, type PeerSyncStatus } from '../../../lib/client/sync-s
 import { STORAGE_STATUS as ST, storageStatusName } from '../../../lib/protocol/codes.ts';
 import { formatAddress } from '../../../lib/protocol/ip.ts';
 import type { GroupStat, StorageStatRecord } from '../../../lib/protocol/records.ts';
+import type { TrackerStatus } from '../../../lib/client/tracker-client.ts';
 import { formatAge, formatMb, printJson, printLine, withClient, withClientOptions, type ClientArgs } from '../../common.ts';
 
 interface ListArgs extends ClientArgs {
@@ -89,21 +90,41 @@ function clock(ts: number): string {
   return d.toDateString() === new Date().toDateString() ? time : `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${time}`;
 }
 
+/** The tracker table: address, leader or follower, reachable, up time (§8.6). */
+function trackerLines(trackers: readonly TrackerStatus[], now: number): string[] {
+  const leader = trackers.find((t) => t.role === 'leader')?.address;
+  const head = `trackers: ${trackers.length} (${leader ? `leader ${leader}` : 'no leader known'})`;
+  const rows = [['  ADDRESS', 'ROLE', 'REACHABLE', 'UP', 'VERSION']];
+  for (const t of trackers) {
+    rows.push([`  ${t.address}`, t.reachable ? t.role : '-', t.reachable ? 'yes' : `no (${t.error ?? 'down'})`,
+      t.upSince ? formatAge(now - t.upSince) : '-', t.version ?? '-']);
+  }
+  return [head, ...table(rows)];
+}
+
 export const listCommand: CommandModule<any, ListArgs> = {
   command: 'list [group]',
-  describe: 'groups and their storages: status, address, space, last heartbeat (like fdfs_monitor)',
+  describe: 'trackers (leader or follower, reachable, up time), groups and their storages: status, address, space, last heartbeat (like fdfs_monitor)',
   builder: (y): Argv<any> => withClientOptions(y).positional('group', { type: 'string', describe: 'only this group' }),
   handler: (argv) => withClient(argv, async (client) => {
     const groups: GroupStat[] = argv.group ? [await client.tracker.listGroup(argv.group)] : await client.listGroups();
     const result: Array<{ group: GroupStat; storages: StorageStatRecord[] }> = [];
     for (const g of groups) result.push({ group: g, storages: await client.listStorages(g.group_name) });
-    const sync = await syncStatuses(result);
+    const [sync, trackers] = await Promise.all([syncStatuses(result), client.tracker.trackerStatuses()]);
+    const now = Date.now() / 1000;
     if (argv.json) {
-      printJson({ groups: result.map((r) => ({ ...r.group, storages: r.storages.map((s) => storageJson(s, r.storages, sync.get(s))) })) });
+      printJson({
+        trackers: trackers.map((t) => ({
+          address: t.address, role: t.role, reachable: t.reachable, leader: t.leader, version: t.version ?? null,
+          up_since: t.upSince ?? null, up_seconds: t.upSince ? Math.max(0, Math.floor(now - t.upSince)) : null, error: t.error ?? null,
+        })),
+        groups: result.map((r) => ({ ...r.group, storages: r.storages.map((s) => storageJson(s, r.storages, sync.get(s))) })),
+      });
       return;
     }
+    for (const line of trackerLines(trackers, now)) printLine(line);
+    printLine();
     if (result.length === 0) { printLine('no groups'); return; }
-    const now = Date.now() / 1000;
     result.forEach(({ group: g, storages }, n) => {
       if (n > 0) printLine();
       const avail = Math.max(0, g.free_mb - g.reserved_mb);

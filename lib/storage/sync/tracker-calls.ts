@@ -4,6 +4,7 @@ import { FdfsError } from '../../protocol/errno.ts';
 import { fixed } from '../../protocol/fields.ts';
 import { decodeSyncSource, type SyncSource } from '../../protocol/storage-tracker.ts';
 import type { StorageBrief } from '../../protocol/records.ts';
+import { tryTrackers } from '../../net/tracker-calls.ts';
 import { reportStatusToTrackers, withTracker, type TrackerDialOptions, type TrackerEndpoint } from '../tracker-session.ts';
 
 // The two tracker requests a sync reader makes itself, each on a short connection closed with
@@ -16,21 +17,15 @@ import { reportStatusToTrackers, withTracker, type TrackerDialOptions, type Trac
 export async function askSyncSource(trackers: readonly TrackerEndpoint[], dial: TrackerDialOptions, group: string,
   destId: string): Promise<SyncSource | null> {
   const body = Buffer.concat([fixed(group, GROUP_NAME_LEN), fixed(destId, STORAGE_ID_LEN)]);
-  let last: unknown = new FdfsError('ENOTCONN', 'no tracker configured');
-  for (const t of trackers) {
-    try {
-      const reply = await withTracker(t, dial, (conn) => conn.request(CMD.STORAGE_SYNC_SRC_REQ, body, { maxResponse: 1024 }));
-      if (reply.length !== 0 && reply.length !== STORAGE_ID_LEN + 8) {
-        throw new FdfsError('EPROTO', `SYNC_SRC_REQ reply of ${reply.length} bytes`);
-      }
-      const src = decodeSyncSource(reply);
-      return src && src.srcId ? src : null;
-    } catch (err) {
-      if (err instanceof FdfsError && err.code === 'ENOENT') throw err;
-      last = err;
+  const { value } = await tryTrackers(trackers, async (t) => {
+    const reply = await withTracker(t, dial, (conn) => conn.request(CMD.STORAGE_SYNC_SRC_REQ, body, { maxResponse: 1024 }));
+    if (reply.length !== 0 && reply.length !== STORAGE_ID_LEN + 8) {
+      throw new FdfsError('EPROTO', `SYNC_SRC_REQ reply of ${reply.length} bytes`);
     }
-  }
-  throw last;
+    const src = decodeSyncSource(reply);
+    return src && src.srcId ? src : null;
+  }, { moveOn: (e) => e.code !== 'ENOENT' });
+  return value;
 }
 
 /**

@@ -11,24 +11,25 @@ import { monitorHandlers } from './monitor.ts';
 import { parameterHandlers } from './parameters.ts';
 import { queryFetchHandlers } from './query-fetch.ts';
 import { queryStoreHandlers } from './query-store.ts';
+import { leaderHandlers } from './leader.ts';
 import { joinHandlers } from './storage-join.ts';
 import { lookupHandlers } from './storage-lookup.ts';
 import { reportHandlers } from './storage-report.ts';
 import { statusHandlers } from './storage-status.ts';
 import { syncHandlers } from './storage-sync.ts';
+import { sysFileHandlers } from './sys-files.ts';
 import { trunkHandlers } from './trunk.ts';
 
 /**
- * The tracker's command table (PROTOCOL.md §1.2, tracker-served commands). QUIT and unknown codes
- * are the connection loop's business; tracker-to-tracker commands (58, 61–63, 65–68) are not
- * served: we run as a single tracker, always the leader.
+ * The tracker's command table (PROTOCOL.md §1.2, tracker-served commands), tracker-to-tracker
+ * commands included (58, 61–68). QUIT and unknown codes are the connection loop's business.
  */
 export function trackerHandlers(trunk: () => TrunkCoordinator): Map<number, TrackerHandler> {
   const table = new Map<number, TrackerHandler>();
   for (const entries of [
     joinHandlers, reportHandlers, syncHandlers, statusHandlers, lookupHandlers, parameterHandlers,
     changelogHandlers, ipChangedHandlers, trunkHandlers(trunk), queryStoreHandlers, queryFetchHandlers, listHandlers,
-    adminHandlers, monitorHandlers,
+    adminHandlers, monitorHandlers, leaderHandlers, sysFileHandlers,
   ]) {
     for (const [code, handler] of entries) {
       if (table.has(code)) throw new Error(`tracker command ${code} registered twice`);

@@ -2,7 +2,7 @@ import { Buffer } from 'node:buffer';
 import { CMD, FDFS_VERSION, STORAGE_ID_LEN, VERSION_LEN } from '../../protocol/codes.ts';
 import { FdfsError } from '../../protocol/errno.ts';
 import { FieldWriter } from '../../protocol/fields.ts';
-import { formatAddress } from '../../protocol/ip.ts';
+import { formatAddress, ipType } from '../../protocol/ip.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageRecord } from '../cluster.ts';
 import type { TrackerContext } from '../context.ts';
@@ -14,25 +14,47 @@ import { EMPTY, addressFor, bodyOfLength, type HandlerEntry } from './common.ts'
 const HOST_LEN = 52;
 const GROUP_FIELD_LEN = 17;
 
-/** 95 GET_LEADER: we are the only tracker we know, hence the leader. */
+/**
+ * 95 GET_LEADER: "ip:port" of the leader every tracker agrees on (§8.6), the address of the
+ * requester's network type for a dual-address tracker; ENOENT while no leader is known.
+ */
 async function getLeader(req: Request, ctx: TrackerContext) {
   await bodyOfLength(req, 0, 'GET_LEADER');
-  const self = ctx.selfAddress(req.conn);
-  return Buffer.from(formatAddress(self.ip, self.port), 'latin1');
+  const leader = ctx.election.leader;
+  if (!leader) throw new FdfsError('ENOENT', 'no tracker leader known yet');
+  const ip = leader.hosts.length === 1 ? leader.hosts[0]! : leader.hosts.find((h) => ipType(h) === ipType(req.conn.remoteIp)) ?? leader.hosts[0]!;
+  return Buffer.from(formatAddress(ip, leader.port), 'latin1');
 }
 
-/** 96 TRACKER_CLUSTER_STAT: one 90-byte record per tracker; here just us (leader, active). */
+/**
+ * 96 TRACKER_CLUSTER_STAT (leader only): one 90-byte record per tracker of the list. A follower
+ * is active while its last ping is at most 3 s old.
+ */
 async function trackerClusterStat(req: Request, ctx: TrackerContext) {
   const body = await bodyOfLength(req, 3, 'TRACKER_CLUSTER_STAT');
   const [filterBy, isActive, isLeader] = [body[0]!, body[1]!, body[2]!];
-  if ((filterBy & 1 && isActive !== 1) || (filterBy & 2 && isLeader !== 1)) return Buffer.from([0]);
-  const self = ctx.selfAddress(req.conn);
-  const conn = ctx.connectionStats();
-  const w = new FieldWriter(1 + 90);
-  w.u8(1).str(formatAddress(self.ip, self.port), HOST_LEN).u8(1).u8(1)
-    .i32(conn.alloc).i32(conn.current).i32(conn.max)
-    // up_time is the absolute start time (captures/README.md); a leader has no heartbeat to report.
-    .str(FDFS_VERSION, VERSION_LEN).i64(ctx.startTime).i64(0);
+  const { election, peers } = ctx;
+  if (!election.isLeader) throw new FdfsError('EOPNOTSUPP', 'only the tracker leader answers TRACKER_CLUSTER_STAT', { subject: req.conn.address });
+  const now = ctx.now();
+  const rows = [];
+  for (const p of peers.list) {
+    const leader = p === election.leader;
+    const active = leader || now - p.lastHeartbeat <= 3;
+    if (filterBy & 2 && (leader ? 1 : 0) !== isLeader) continue;
+    if (filterBy & 1 && (active ? 1 : 0) !== isActive) continue;
+    rows.push({ p, leader, active });
+  }
+  const w = new FieldWriter(1 + rows.length * 90);
+  w.u8(rows.length);
+  const own = ctx.connectionStats();
+  for (const { p, leader, active } of rows) {
+    const self = p === peers.self;
+    const conn = self ? { alloc: own.alloc, current: own.current, max: own.max } : p.connections;
+    w.str(formatAddress(p.hosts[0]!, p.port), HOST_LEN).u8(leader ? 1 : 0).u8(active ? 1 : 0)
+      .i32(conn.alloc).i32(conn.current).i32(conn.max)
+      // up_time is the absolute start time (captures/README.md); the leader has no heartbeat to report.
+      .str(self ? FDFS_VERSION : p.version, VERSION_LEN).i64(self ? ctx.startTime : p.upTime).i64(leader ? 0 : p.lastHeartbeat);
+  }
   return w.buf;
 }
 
@@ -88,18 +110,6 @@ async function volumeStat(req: Request, ctx: TrackerContext) {
   return w.buf;
 }
 
-/**
- * 64 GET_STATUS (§8.6): is_leader, running time and restart interval rounded down to 300 s.
- * A tracker without groups is no election candidate: ENOENT.
- */
-async function getStatus(req: Request, ctx: TrackerContext) {
-  await bodyOfLength(req, 0, 'GET_STATUS');
-  if (ctx.cluster.groups.size === 0) throw new FdfsError('ENOENT', 'this tracker knows no group yet');
-  const round = (n: number) => Math.max(0, Math.floor(n / 300) * 300);
-  const restart = ctx.lastCheckTime > 0 ? round(ctx.startTime - ctx.lastCheckTime) : 0;
-  return new FieldWriter(17).u8(1).i64(round(ctx.now() - ctx.startTime)).i64(restart).buf;
-}
-
 /** 111 ACTIVE_TEST (§1.4): empty both ways. */
 async function activeTest(req: Request) {
   await bodyOfLength(req, 0, 'ACTIVE_TEST');
@@ -111,6 +121,5 @@ export const monitorHandlers: HandlerEntry[] = [
   [CMD.SERVER_TRACKER_CLUSTER_STAT, trackerClusterStat],
   [CMD.SERVER_STORAGE_CLUSTER_STAT, storageClusterStat],
   [CMD.SERVER_STORAGE_VOLUMN_STAT, volumeStat],
-  [CMD.TRACKER_GET_STATUS, getStatus],
   [CMD.ACTIVE_TEST, activeTest],
 ];

@@ -28,6 +28,12 @@ async function join(req: Request, ctx: TrackerContext) {
   if (j.storePathCount < 1 || j.storePathCount > 256) throw einval(`invalid store_path_count ${j.storePathCount}`, req.conn.address);
   if (j.subdirCountPerPath < 1 || j.subdirCountPerPath > 256) throw einval(`invalid subdir_count_per_path ${j.subdirCountPerPath}`, req.conn.address);
 
+  // §8.6: the trackers learn each other from the storages' tracker lists; §8.7: an empty tracker
+  // first copies the system files from the best of them (EAGAIN when that fails).
+  const grew = ctx.peers.learn(j.trackers, j.currentTrackerIp || req.conn.localIp);
+  await ctx.bootstrap.beforeJoin(ctx.peers.list.filter((p) => p !== ctx.peers.self));
+  if (grew) ctx.election.peersChanged();
+
   const peerIp = req.conn.remoteIp;
   let id: string;
   let ips: string[];

@@ -58,13 +58,25 @@ function requireMemberOf(req: Request, ctx: TrackerContext, g: GroupRecord): voi
   throw new FdfsError('EACCES', `REPORT_STATUS from ${ip}, which is not a storage of group ${g.name}`, { subject: req.conn.address });
 }
 
-/** 85 REPLICA_CHG: a storage disagreeing with pushed statuses. The leader ignores it (§4.10). */
-async function replicaChange(req: Request) {
-  joinedStorage(req);
+/**
+ * 85 REPLICA_CHG: a storage passes on the statuses the leader pushed (§4.10). The leader ignores
+ * it; a follower merges each known member's status by the 76 rules.
+ */
+async function replicaChange(req: Request, ctx: TrackerContext) {
+  const s = joinedStorage(req);
   if (req.length % STORAGE_BRIEF_LEN !== 0 || req.length / STORAGE_BRIEF_LEN > 32) {
     throw einval(`REPLICA_CHG body of ${req.length} bytes is not 0..32 briefs of ${STORAGE_BRIEF_LEN}`);
   }
-  await req.body();
+  const body = await req.body();
+  if (ctx.election.isLeader) return EMPTY;
+  let changed = false;
+  const r = new FieldReader(body);
+  for (let i = 0; i < body.length / STORAGE_BRIEF_LEN; i++) {
+    const brief = decodeStorageBrief(r);
+    const m = s.group.find(brief.id);
+    if (m && ctx.cluster.mergeStatus(m, brief.status, 'REPLICA_CHG')) changed = true;
+  }
+  if (changed) void ctx.store.save('servers');
   return EMPTY;
 }
 

@@ -52,6 +52,8 @@ async function reportTrunkFree(req: Request, ctx: TrackerContext) {
 function setTrunkServer(trunk: () => TrunkCoordinator) {
   return async (req: Request, ctx: TrackerContext) => {
     if (!ctx.config.use_trunk_file) throw new FdfsError('EOPNOTSUPP', 'use_trunk_file is off');
+    // §2.7: leader only; the client then asks the next tracker.
+    if (!ctx.election.isLeader) throw new FdfsError('EOPNOTSUPP', 'only the tracker leader sets the trunk server');
     const body = await bodyInRange(req, GROUP_NAME_LEN, GROUP_NAME_LEN + STORAGE_ID_LEN - 1, 'SET_TRUNK_SERVER');
     const g = requireGroup(ctx, groupField(body));
     const id = textAfterGroup(body);
