@@ -75,9 +75,26 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const dir = tempDir('fdfs-cluster-');
   const group = opts.group ?? 'group1';
   const n = opts.storages ?? 1;
+  // The last lines of each daemon, printed when one dies on its own: a crash explains itself.
+  const recent = new Map<string, string[]>();
   const log = (label: string) => (line: string) => {
+    const lines = recent.get(label) ?? [];
+    lines.push(line);
+    if (lines.length > 40) lines.shift();
+    recent.set(label, lines);
     if (opts.onLog) opts.onLog(label, line);
     else if (process.env.FDFS_TEST_VERBOSE) process.stderr.write(`[${label}] ${line}\n`);
+  };
+  let stopping = false;
+  const watch = (d: Daemon) => {
+    d.child.once('exit', (code, signal) => {
+      // A stop (SIGTERM ⇒ 0) or a test's kill -9 is expected; an error exit or another signal is not.
+      const crashed = (code !== null && code !== 0) || (signal !== null && signal !== 'SIGKILL' && signal !== 'SIGTERM');
+      if (crashed && !stopping) {
+        process.stderr.write(`${d.label} exited (code ${code}, signal ${signal}) on its own; its last lines:\n` +
+          `${(recent.get(d.label) ?? []).map((l) => `  [${d.label}] ${l}`).join('\n')}\n`);
+      }
+    });
   };
   const trackerBase = path.join(dir, 'tracker');
   fs.mkdirSync(trackerBase, { recursive: true });
@@ -104,11 +121,13 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<Cluster> 
   const startStorage = async (i: number) => {
     const d = await startDaemon({ label: `storage${i + 1}`, args: ['storage', 'start', '-c', storageConfs[i]!], stderr: log(`storage${i + 1}`), command: opts.command });
     storages[i] = d;
+    watch(d);
     return d;
   };
   const cluster: Cluster = {
     dir, tracker, trackerAddr, storages, storageConfs, storagePort, group, startStorage,
     stop: async () => {
+      stopping = true;
       await Promise.all(storages.filter(Boolean).map((s) => s.stop()));
       await tracker.stop();
       fs.rmSync(dir, { recursive: true, force: true });
