@@ -474,7 +474,7 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
     this.syncReceiver = new SyncReceiver(this.syncDir, this.log.child('sync-in'));
     await this.syncReceiver.load();
     await this.syncReceiver.removeLeftovers(c.store_paths.map((_, i) => storePaths.dataDir(i)));
-    this.uploadTempSweep = sweepUploadTemps(storePaths, Date.now(), this.log);
+    this.uploadTempSweep = sweepUploadTemps(storePaths, Date.now(), this.log.child('upload-sweep'));
     if (c.check_store_path_mark) await this.checkStorePathMarks();
     if (firstStart) await this.saveInitFlag();
 
@@ -531,7 +531,7 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
       meta: this.meta,
       counters: this.counters,
       params: this.params,
-      log: this.log,
+      log: this.log.child('handlers'),
       fsyncAfterBytes: c.fsync_after_written_bytes,
       claimedNames: new Set<string>(),
       fileLocks: new FileLocks(),
@@ -562,7 +562,8 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
     const onListenError = () => {};
     this.server.on('error', onListenError);
     this.metrics.watchProtocol(this.server);
-    this.statConsumer = new StatConsumer(this.server, this.counters);
+    this.metrics.watchSync(ctx);
+    this.statConsumer = new StatConsumer(this.server, ctx, this.counters);
     registerStorageMetrics(this.metrics.registry, this);
     const addr = await this.server.listen(this._port, c.bind_addr || undefined).catch((err: unknown) => {
       throw listenError(err, c.bind_addr, this._port);
@@ -667,7 +668,7 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
         dial,
         peerDial: dial,
         threads: c.disk_recovery_threads,
-        log: this.log,
+        log: this.log.child('recovery'),
         signal: this.recoveryAbort.signal,
       }).run();
     }
