@@ -41,41 +41,49 @@ describe('storage events feed the stat counters and metrics', () => {
     const before0 = await metricsOf(0);
     const before1 = await metricsOf(1);
     const fileId = await uploadTo(a, content, { ext: 'bin' });
-    await waitFor('the replica on storage2', async () => (await readFrom(b, fileId)) !== null, 30000, 100);
+    // A small one too: the receiver stores those in one write (handlers/sync-file.ts).
+    const small = Buffer.from('small replicated file\n');
+    const smallId = await uploadTo(a, small, { ext: 'txt' });
+    const bytes = content.length + small.length;
+    await waitFor('the replicas on storage2', async () => (await readFrom(b, fileId)) !== null && (await readFrom(b, smallId)) !== null, 30000, 100);
 
     // The source counts the push once the peer answered; wait for that event to land.
     const src = (await waitFor('success_sync_out_bytes on storage1', async () => {
       const page = await metricsOf(0);
-      return stat(page, 'success_sync_out_bytes') - stat(before0, 'success_sync_out_bytes') >= content.length ? page : null;
+      return stat(page, 'success_sync_out_bytes') - stat(before0, 'success_sync_out_bytes') >= bytes ? page : null;
     }, 15000, 100))!;
     const dst = await metricsOf(1);
     const delta = (after: string, before: string, c: string) => stat(after, c) - stat(before, c);
 
     // Source: the upload wrote and opened its file, its body bytes counted, the content went out once.
-    assert.ok(delta(src, before0, 'success_file_open_count') >= 1);
+    assert.ok(delta(src, before0, 'success_file_open_count') >= 2);
     assert.ok(delta(src, before0, 'success_file_write_count') >= 1);
-    assert.equal(delta(src, before0, 'total_upload_bytes'), content.length);
-    assert.equal(delta(src, before0, 'success_upload_bytes'), content.length);
-    assert.equal(delta(src, before0, 'total_sync_out_bytes'), content.length);
-    assert.equal(delta(src, before0, 'success_sync_out_bytes'), content.length);
+    assert.equal(delta(src, before0, 'total_upload_bytes'), bytes);
+    assert.equal(delta(src, before0, 'success_upload_bytes'), bytes);
+    assert.equal(delta(src, before0, 'total_sync_out_bytes'), bytes);
+    assert.equal(delta(src, before0, 'success_sync_out_bytes'), bytes);
     // Receiver: the same bytes in, written to a file it opened.
-    assert.equal(delta(dst, before1, 'total_sync_in_bytes'), content.length);
-    assert.equal(delta(dst, before1, 'success_sync_in_bytes'), content.length);
-    assert.ok(delta(dst, before1, 'success_file_open_count') >= 1);
+    assert.equal(delta(dst, before1, 'total_sync_in_bytes'), bytes);
+    assert.equal(delta(dst, before1, 'success_sync_in_bytes'), bytes);
+    assert.ok(delta(dst, before1, 'success_file_open_count') >= 2);
     assert.ok(delta(dst, before1, 'total_file_write_count') >= 1);
     assert.equal(delta(dst, before1, 'total_file_write_count'), delta(dst, before1, 'success_file_write_count'));
 
     // The sync metrics come from the same pushed events, per peer.
     const peer = STORAGE_IPS[1]!;
-    assert.ok((sample(src, 'fdfs_sync_pushed_records_total', { peer, op: 'C', status: 'OK' }) ?? 0) >= 1, 'a C record pushed to storage2');
-    assert.ok((sample(src, 'fdfs_sync_pushed_bytes_total', { peer }) ?? 0) >= content.length);
-    assert.ok((sample(src, 'fdfs_sync_sent_bytes_total', { peer }) ?? 0) >= content.length);
-    assert.ok((sample(src, 'fdfs_sync_push_duration_seconds_count', { peer }) ?? 0) >= 1);
+    assert.ok((sample(src, 'fdfs_sync_pushed_records_total', { peer, op: 'C', status: 'OK' }) ?? 0) >= 2, 'two C records pushed to storage2');
+    assert.ok((sample(src, 'fdfs_sync_pushed_bytes_total', { peer }) ?? 0) >= bytes);
+    assert.ok((sample(src, 'fdfs_sync_sent_bytes_total', { peer }) ?? 0) >= bytes);
+    assert.ok((sample(src, 'fdfs_sync_push_duration_seconds_count', { peer }) ?? 0) >= 2);
 
     // A download from the replica: file opened and read there.
     const got = await readFrom(b, fileId);
     assert.deepEqual(got, content);
-    const dst2 = await metricsOf(1);
+    // The request event is published once the server's last write completed, which may be just after the client read it all.
+    const dst2 = (await waitFor('the download counted on storage2', async () => {
+      const page = await metricsOf(1);
+      return delta(page, dst, 'success_download_count') >= 1 ? page : null;
+    }, 15000, 50))!;
     assert.ok(delta(dst2, dst, 'success_file_open_count') >= 1);
     assert.ok(delta(dst2, dst, 'success_file_read_count') >= 1);
     assert.equal(delta(dst2, dst, 'success_download_bytes'), content.length);
