@@ -88,4 +88,12 @@ describe('storage events feed the stat counters and metrics', () => {
     assert.ok(delta(dst2, dst, 'success_file_read_count') >= 1);
     assert.equal(delta(dst2, dst, 'success_download_bytes'), content.length);
   });
+
+  test('a peer that goes away shows as sync errors for it on the source', async () => {
+    const peer = STORAGE_IPS[1]!;
+    const errors = async () => sample(await metricsOf(0), 'fdfs_sync_errors_total', { peer }) ?? 0;
+    const before = await errors();
+    await cluster.storages[1]!.stop();
+    await waitFor('a sync error event for storage2', async () => (await errors()) > before, 20000, 100);
+  });
 });

@@ -62,8 +62,11 @@ export class RequestMetrics {
     const sent = new Counter({ name: 'fdfs_sync_sent_bytes_total', help: 'File content bytes sent to a peer (total_sync_out_bytes)', labelNames: ['peer'], registers: r });
     const taken = new Counter({ name: 'fdfs_sync_pushed_bytes_total', help: 'File content bytes a peer confirmed (success_sync_out_bytes)', labelNames: ['peer'], registers: r });
     const latency = new Histogram({ name: 'fdfs_sync_push_duration_seconds', help: 'Time from reading a binlog record to the peer\'s answer', labelNames: ['peer'], buckets: LATENCY_BUCKETS, registers: r });
+    const errors = new Counter({ name: 'fdfs_sync_errors_total', help: 'Sync sessions to a peer that failed or could not start, by errno name', labelNames: ['peer', 'status'], registers: r });
     this.unsubscribe.push(subscribe<SyncEvent>(syncChannel, source, (e) => {
-      if (e.kind === 'sent') {
+      if (e.kind === 'error') {
+        errors.inc({ peer: e.peer, status: errnoName(e.status ?? 0) });
+      } else if (e.kind === 'sent') {
         if (e.bytes) sent.inc({ peer: e.peer }, e.bytes);
       } else if (e.kind === 'pushed') {
         const status = e.status ?? 0;

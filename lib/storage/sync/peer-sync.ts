@@ -414,6 +414,7 @@ export class PeerSync {
     const routine = e.errno === ERRNO.ENOTCONN || e.errno === ERRNO.ECONNREFUSED || e.errno === ERRNO.ECONNRESET;
     this.log(key === this.lastError ? 'debug' : routine ? 'info' : 'warn', `${what}: ${e.message}`);
     this.lastError = key;
+    this.publish({ kind: 'error', status: e.errno || ERRNO.EIO, detail: `${what}: ${e.message}` });
   }
 
   private async session(ch: SyncChannel): Promise<void> {
