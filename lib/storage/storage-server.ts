@@ -481,7 +481,6 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
     this._binlog = new BinlogWriter({ dir: this.syncDir, syncInterval: c.sync_binlog_buff_interval, log: this.log.child('binlog') });
     await this._binlog.open();
     bridgeBinlog(this, this._binlog);
-    bridgeSyncReceiver(this, this.syncReceiver);
 
     this._names = new FileNameGenerator({
       subdirCount: c.subdir_count_per_path,
@@ -563,6 +562,8 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
     this.server.on('error', onListenError);
     this.metrics.watchProtocol(this.server);
     this.metrics.watchSync(ctx);
+    // Sync events of both directions carry the StorageContext as their source (lib/util/events.ts SyncEvent).
+    if (this.syncReceiver) bridgeSyncReceiver(ctx, this.syncReceiver);
     this.statConsumer = new StatConsumer(this.server, ctx, this.counters);
     registerStorageMetrics(this.metrics.registry, this);
     const addr = await this.server.listen(this._port, c.bind_addr || undefined).catch((err: unknown) => {

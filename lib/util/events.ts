@@ -55,7 +55,8 @@ export interface ConnectionEvent {
  * Replication (lib/storage/sync, handlers/sync-*.ts). Outgoing, per peer: `sent` for bytes written
  * to the peer's connection (total_sync_out_bytes), `pushed` once per binlog record the peer has
  * taken or refused (status 0 = done; its content bytes count as success_sync_out_bytes), `state`
- * for a session change. Incoming: `state` when a source opens a sync session.
+ * for a session change, `error` for a failed session. Incoming: `state` when a source opens a
+ * sync session. `source` is the storage's StorageContext.
  */
 export interface SyncEvent {
   source: object;
