@@ -75,6 +75,7 @@ describe('storage events feed the stat counters and metrics', () => {
     assert.ok((sample(src, 'fdfs_sync_pushed_bytes_total', { peer }) ?? 0) >= bytes);
     assert.ok((sample(src, 'fdfs_sync_sent_bytes_total', { peer }) ?? 0) >= bytes);
     assert.ok((sample(src, 'fdfs_sync_push_duration_seconds_count', { peer }) ?? 0) >= 2);
+    await waitFor('storage2 caught up as of the sync events', async () => sample(await metricsOf(0), 'fdfs_sync_caught_up', { peer }) === 1, 15000, 100);
 
     // A download from the replica: file opened and read there.
     const got = await readFrom(b, fileId);

@@ -63,8 +63,11 @@ export class RequestMetrics {
     const taken = new Counter({ name: 'fdfs_sync_pushed_bytes_total', help: 'File content bytes a peer confirmed (success_sync_out_bytes)', labelNames: ['peer'], registers: r });
     const latency = new Histogram({ name: 'fdfs_sync_push_duration_seconds', help: 'Time from reading a binlog record to the peer\'s answer', labelNames: ['peer'], buckets: LATENCY_BUCKETS, registers: r });
     const errors = new Counter({ name: 'fdfs_sync_errors_total', help: 'Sync sessions to a peer that failed or could not start, by errno name', labelNames: ['peer', 'status'], registers: r });
+    const caughtUp = new Gauge({ name: 'fdfs_sync_caught_up', help: 'Whether a peer has every record of our binlog (1) or records wait for it (0), as of the last change', labelNames: ['peer'], registers: r });
     this.unsubscribe.push(subscribe<SyncEvent>(syncChannel, source, (e) => {
-      if (e.kind === 'error') {
+      if (e.kind === 'state' && e.caughtUp !== undefined) {
+        caughtUp.set({ peer: e.peer }, e.caughtUp ? 1 : 0);
+      } else if (e.kind === 'error') {
         errors.inc({ peer: e.peer, status: errnoName(e.status ?? 0) });
       } else if (e.kind === 'sent') {
         if (e.bytes) sent.inc({ peer: e.peer }, e.bytes);

@@ -70,6 +70,8 @@ export interface SyncEvent {
   durationMs?: number;
   records?: number;
   bytes?: number;
+  /** On `state` from the sender: whether the peer has every record of our binlog (changes only). */
+  caughtUp?: boolean;
   detail?: string;
 }
 

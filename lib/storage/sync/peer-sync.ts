@@ -247,6 +247,8 @@ export class PeerSync {
   private offlinePending = false;
   private offlineTriedAt = 0;
   private lastError = '';
+  /** Last caught-up state published (null before the first), so only changes become events. */
+  private caughtUpState: boolean | null = null;
 
   /** Why the reader last failed, for logs and tests. */
   lastFailure: FdfsError | null = null;
@@ -535,6 +537,7 @@ export class PeerSync {
           if (this.sessionError || this.stopped) break;
           const broken = this.brokenLane();
           if (broken) throw broken;
+          this.setCaughtUp(true);
           await this.caughtUp(ch, item.checkedAt);
           await this.idle(ch);
           continue;
@@ -558,6 +561,7 @@ export class PeerSync {
           this.doneEntry(item.end);
           continue;
         }
+        this.setCaughtUp(false);
         if (rec.op === 'L' || rec.op === 'l' || rec.op === 'R') {
           // Two names: everything before it must be done, and it before anything after it
           // (§5.10 "conflicting" records; one at a time on the main connection).
@@ -666,6 +670,12 @@ export class PeerSync {
       if (this.pending === 0) this.wakeSettled();
     });
     await Promise.race([sent, done]);
+  }
+
+  private setCaughtUp(v: boolean): void {
+    if (this.caughtUpState === v) return;
+    this.caughtUpState = v;
+    this.publish({ kind: 'state', caughtUp: v, detail: v ? 'caught up' : 'behind' });
   }
 
   /** Replication events (lib/util/events.ts SyncEvent), sourced by the storage's context like its I/O events. */
