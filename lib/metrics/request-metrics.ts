@@ -1,12 +1,13 @@
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { errnoName } from '../protocol/errno.ts';
 import {
-  connectionChannel, httpChannel, requestChannel, subscribe,
-  type ConnectionEvent, type HttpEvent, type RequestEvent,
+  connectionChannel, httpChannel, requestChannel, subscribe, syncChannel,
+  type ConnectionEvent, type HttpEvent, type RequestEvent, type SyncEvent,
 } from '../util/events.ts';
 
 // Prometheus metrics of one daemon's request events (lib/util/events.ts): requests and latency
-// by command and status, bytes in and out, open connections, and the same for HTTP.
+// by command and status, bytes in and out, open connections, the same for HTTP, and outgoing
+// replication per peer (records pushed, bytes, push latency).
 
 const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
@@ -51,6 +52,31 @@ export class RequestMetrics {
       latency.observe({ route: e.route }, e.durationMs / 1000);
       bytesOut.inc({ route: e.route }, e.bytesOut);
       if (e.via === 'redirect' || e.via === 'proxy') via.inc({ via: e.via });
+    }));
+  }
+
+  /** Outgoing replication events of a storage (`source`: its StorageContext, lib/storage/sync/peer-sync.ts). */
+  watchSync(source: object): void {
+    const r = [this.registry];
+    const records = new Counter({ name: 'fdfs_sync_pushed_records_total', help: 'Binlog records pushed to a peer, by op and status (errno name, OK = 0)', labelNames: ['peer', 'op', 'status'], registers: r });
+    const sent = new Counter({ name: 'fdfs_sync_sent_bytes_total', help: 'File content bytes sent to a peer (total_sync_out_bytes)', labelNames: ['peer'], registers: r });
+    const taken = new Counter({ name: 'fdfs_sync_pushed_bytes_total', help: 'File content bytes a peer confirmed (success_sync_out_bytes)', labelNames: ['peer'], registers: r });
+    const latency = new Histogram({ name: 'fdfs_sync_push_duration_seconds', help: 'Time from reading a binlog record to the peer\'s answer', labelNames: ['peer'], buckets: LATENCY_BUCKETS, registers: r });
+    const errors = new Counter({ name: 'fdfs_sync_errors_total', help: 'Sync sessions to a peer that failed or could not start, by errno name', labelNames: ['peer', 'status'], registers: r });
+    const caughtUp = new Gauge({ name: 'fdfs_sync_caught_up', help: 'Whether a peer has every record of our binlog (1) or records wait for it (0), as of the last change', labelNames: ['peer'], registers: r });
+    this.unsubscribe.push(subscribe<SyncEvent>(syncChannel, source, (e) => {
+      if (e.kind === 'state' && e.caughtUp !== undefined) {
+        caughtUp.set({ peer: e.peer }, e.caughtUp ? 1 : 0);
+      } else if (e.kind === 'error') {
+        errors.inc({ peer: e.peer, status: errnoName(e.status ?? 0) });
+      } else if (e.kind === 'sent') {
+        if (e.bytes) sent.inc({ peer: e.peer }, e.bytes);
+      } else if (e.kind === 'pushed') {
+        const status = e.status ?? 0;
+        records.inc({ peer: e.peer, op: e.op ?? '', status: status === 0 ? 'OK' : errnoName(status) }, e.records ?? 1);
+        if (status === 0 && e.bytes) taken.inc({ peer: e.peer }, e.bytes);
+        if (e.durationMs !== undefined) latency.observe({ peer: e.peer }, e.durationMs / 1000);
+      }
     }));
   }
 

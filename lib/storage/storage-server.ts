@@ -474,14 +474,13 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
     this.syncReceiver = new SyncReceiver(this.syncDir, this.log.child('sync-in'));
     await this.syncReceiver.load();
     await this.syncReceiver.removeLeftovers(c.store_paths.map((_, i) => storePaths.dataDir(i)));
-    this.uploadTempSweep = sweepUploadTemps(storePaths, Date.now(), this.log);
+    this.uploadTempSweep = sweepUploadTemps(storePaths, Date.now(), this.log.child('upload-sweep'));
     if (c.check_store_path_mark) await this.checkStorePathMarks();
     if (firstStart) await this.saveInitFlag();
 
     this._binlog = new BinlogWriter({ dir: this.syncDir, syncInterval: c.sync_binlog_buff_interval, log: this.log.child('binlog') });
     await this._binlog.open();
     bridgeBinlog(this, this._binlog);
-    bridgeSyncReceiver(this, this.syncReceiver);
 
     this._names = new FileNameGenerator({
       subdirCount: c.subdir_count_per_path,
@@ -531,7 +530,7 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
       meta: this.meta,
       counters: this.counters,
       params: this.params,
-      log: this.log,
+      log: this.log.child('handlers'),
       fsyncAfterBytes: c.fsync_after_written_bytes,
       claimedNames: new Set<string>(),
       fileLocks: new FileLocks(),
@@ -562,7 +561,10 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
     const onListenError = () => {};
     this.server.on('error', onListenError);
     this.metrics.watchProtocol(this.server);
-    this.statConsumer = new StatConsumer(this.server, this.counters);
+    this.metrics.watchSync(ctx);
+    // Sync events of both directions carry the StorageContext as their source (lib/util/events.ts SyncEvent).
+    if (this.syncReceiver) bridgeSyncReceiver(ctx, this.syncReceiver);
+    this.statConsumer = new StatConsumer(this.server, ctx, this.counters);
     registerStorageMetrics(this.metrics.registry, this);
     const addr = await this.server.listen(this._port, c.bind_addr || undefined).catch((err: unknown) => {
       throw listenError(err, c.bind_addr, this._port);
@@ -667,7 +669,7 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
         dial,
         peerDial: dial,
         threads: c.disk_recovery_threads,
-        log: this.log,
+        log: this.log.child('recovery'),
         signal: this.recoveryAbort.signal,
       }).run();
     }

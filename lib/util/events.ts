@@ -51,14 +51,43 @@ export interface ConnectionEvent {
   open: number;
 }
 
-/** Outgoing replication (lib/storage/sync): one event per pushed batch or state change of a peer. */
+/**
+ * Replication (lib/storage/sync, handlers/sync-*.ts). Outgoing, per peer: `sent` for bytes written
+ * to the peer's connection (total_sync_out_bytes), `pushed` once per binlog record the peer has
+ * taken or refused (status 0 = done; its content bytes count as success_sync_out_bytes), `state`
+ * for a session change, `error` for a failed session. Incoming: `state` when a source opens a
+ * sync session. `source` is the storage's StorageContext.
+ */
 export interface SyncEvent {
   source: object;
   peer: string;
-  kind: 'pushed' | 'error' | 'state';
+  kind: 'pushed' | 'sent' | 'error' | 'state';
+  /** Binlog op of a pushed record (§7.2: C, U, D, A, M, T, L, R and their replica forms). */
+  op?: string;
+  /** errno of a pushed record (0 = done) or of an error. */
+  status?: number;
+  /** Time from reading a pushed record to the peer's answer. */
+  durationMs?: number;
   records?: number;
   bytes?: number;
+  /** On `state` from the sender: whether the peer has every record of our binlog (changes only). */
+  caughtUp?: boolean;
   detail?: string;
+}
+
+/**
+ * File-level I/O of the storage handlers: the StorageStat I/O counters (§1.3) count these.
+ * `start` before an attempt, `ok` after it succeeded. `open`/`read`/`write`: one file operation;
+ * `link`: a slave file's symlink (create_link); `body`: content bytes of client request `command`
+ * received (upload, append, modify bytes); `sync-in`: replicated content bytes received
+ * (`start`) and applied (`ok`). `source` is the storage's StorageContext.
+ */
+export interface IoEvent {
+  source: object;
+  op: 'open' | 'read' | 'write' | 'link' | 'body' | 'sync-in';
+  phase: 'start' | 'ok';
+  bytes?: number;
+  command?: number;
 }
 
 export interface BinlogEvent {
@@ -89,6 +118,7 @@ export const requestChannel = dc.channel('fdfs:request');
 export const httpChannel = dc.channel('fdfs:http');
 export const connectionChannel = dc.channel('fdfs:connection');
 export const syncChannel = dc.channel('fdfs:sync');
+export const ioChannel = dc.channel('fdfs:io');
 export const binlogChannel = dc.channel('fdfs:binlog');
 export const reporterChannel = dc.channel('fdfs:reporter');
 

@@ -30,7 +30,7 @@ export async function appendFile(req: Request, ctx: StorageContext): Promise<Buf
       return Buffer.alloc(0);
     }
     // Like the C server's clean-up: a cut-off append is taken back, the file keeps its old size.
-    const { received, mtime } = await writeIntoAppender(req, ctx, f, f.size, 'total_append_bytes',
+    const { received, mtime } = await writeIntoAppender(req, ctx, f, f.size,
       (fh) => fh.truncate(f.size).catch(() => {}));
     try {
       // §3.9 / §7.2: `A <name> <old_size> <bytes>`, timestamp = the new mtime.

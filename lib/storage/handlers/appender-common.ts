@@ -2,9 +2,9 @@ import fs from 'node:fs/promises';
 import { MAX_FILENAME_LEN } from '../../protocol/codes.ts';
 import { FdfsError } from '../../protocol/errno.ts';
 import { decodeFileName } from '../../protocol/filename.ts';
-import type { StatCounter } from '../../protocol/records.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
+import { ioEvent } from '../io-events.ts';
 import { fsError, locate, lstatFile, type LocatedFile } from './common.ts';
 import { receiveInto } from './io.ts';
 
@@ -44,22 +44,21 @@ export async function withAppender<T>(ctx: StorageContext, logicName: string, fn
 
 /**
  * Stream the rest of the request into appender file `f` from `pos` (APPEND, MODIFY), counting the
- * open and, under `bytesCounter`, the bytes written. When the write fails, `undo(fh, received)`
+ * open and the bytes written (as request body bytes). When the write fails, `undo(fh, received)`
  * runs on the still open file before the error goes on; `received` is what receiveInto returned,
  * so 0 when the body itself was cut off. Returns the bytes written and the file's new mtime
  * (unix s), which the binlog record carries (§7.2).
  */
-export async function writeIntoAppender(req: Request, ctx: StorageContext, f: AppenderFile, pos: number, bytesCounter: StatCounter,
+export async function writeIntoAppender(req: Request, ctx: StorageContext, f: AppenderFile, pos: number,
   undo: (fh: fs.FileHandle, received: number) => Promise<void>): Promise<{ received: number; mtime: number }> {
-  const c = ctx.counters;
-  c.count('total_file_open_count');
+  ioEvent(ctx, 'open', 'start');
   let fh: fs.FileHandle;
   try {
     fh = await fs.open(f.path, 'r+');
   } catch (err) {
     throw fsError(err, f.logicName);
   }
-  c.count('success_file_open_count');
+  ioEvent(ctx, 'open', 'ok');
   let received = 0;
   try {
     try {
@@ -69,7 +68,7 @@ export async function writeIntoAppender(req: Request, ctx: StorageContext, f: Ap
       await undo(fh, received);
       throw err;
     } finally {
-      c.count(bytesCounter, received);
+      ioEvent(ctx, 'body', 'start', received, req.cmd);
     }
   } finally {
     await fh.close().catch(() => {});

@@ -7,6 +7,7 @@ import { FdfsError } from '../../protocol/errno.ts';
 import { decodeDownloadRequest } from '../../protocol/storage-requests.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
+import { ioEvent } from '../io-events.ts';
 import { checkGroup, fsError, locate } from './common.ts';
 
 // DOWNLOAD_FILE (14), PROTOCOL.md §3.4.
@@ -27,12 +28,11 @@ export async function download(req: Request, ctx: StorageContext): Promise<void>
   const body = await req.body();
   if (body.length <= 16 + GROUP_NAME_LEN) throw new FdfsError('EINVAL', `download request of ${body.length} bytes has no file name`);
   const r = decodeDownloadRequest(body);
-  const c = ctx.counters;
   checkGroup(ctx, r.group);
   const f = locate(ctx, r.logicName);
   if (r.offset < 0 || r.length < 0) throw new FdfsError('EINVAL', `negative offset ${r.offset} or length ${r.length}`, { subject: r.logicName });
 
-  c.count('total_file_open_count');
+  ioEvent(ctx, 'open', 'start');
   let fd: number;
   let size: number;
   try {
@@ -42,7 +42,7 @@ export async function download(req: Request, ctx: StorageContext): Promise<void>
   }
   let closed = false;
   const close = () => { if (!closed) { closed = true; try { fs.closeSync(fd); } catch { /* already gone */ } } };
-  c.count('success_file_open_count');
+  ioEvent(ctx, 'open', 'ok');
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw new FdfsError('EINVAL', 'not a regular file', { subject: r.logicName });
@@ -58,14 +58,14 @@ export async function download(req: Request, ctx: StorageContext): Promise<void>
     if (total <= SMALL_FILE) {
       // Header and content leave in one write.
       const out = Buffer.allocUnsafe(10 + total);
-      c.count('total_file_read_count');
+      ioEvent(ctx, 'read', 'start');
       let got = 0;
       while (got < total) {
         const n = fs.readSync(fd, out, 10 + got, total - got, r.offset + got);
         if (n === 0) throw new FdfsError('EIO', `file shrank while being read (at ${r.offset + got} of ${size})`, { subject: r.logicName });
         got += n;
       }
-      c.count('success_file_read_count');
+      ioEvent(ctx, 'read', 'ok');
       close();
       encodeHeader(total, CMD.RESP, 0).copy(out, 0);
       req.responded = true;
@@ -82,10 +82,10 @@ export async function download(req: Request, ctx: StorageContext): Promise<void>
       if (left <= 0) return null;
       const want = Math.min(READ_CHUNK, left);
       const buf = Buffer.allocUnsafe(want);
-      c.count('total_file_read_count');
+      ioEvent(ctx, 'read', 'start');
       const { bytesRead } = await readAsync(fd, buf, 0, want, pos);
       if (bytesRead === 0) throw new FdfsError('EIO', `file shrank while being sent (at ${pos} of ${size})`, { subject: r.logicName });
-      c.count('success_file_read_count');
+      ioEvent(ctx, 'read', 'ok');
       pos += bytesRead;
       left -= bytesRead;
       return bytesRead === want ? buf : buf.subarray(0, bytesRead);

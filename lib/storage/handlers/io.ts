@@ -1,10 +1,10 @@
 import { Buffer } from 'node:buffer';
 import fs, { type FileHandle } from 'node:fs/promises';
 import { Crc32 } from '../../protocol/crc32.ts';
-import type { StatCounter } from '../../protocol/records.ts';
 import type { Request } from '../../net/packet-server.ts';
 import { writeAll } from '../../util/write-all.ts';
 import type { StorageContext } from '../context.ts';
+import { ioEvent } from '../io-events.ts';
 
 // Small file I/O helpers shared by the handlers that move content. writeAll itself lives in
 // lib/util, as the client's batch download writes the same way.
@@ -18,8 +18,8 @@ const CRC_CHUNK = 512 * 1024;
 export interface ReceiveOptions {
   /** Updated with every byte before it is written. */
   crc?: Crc32;
-  /** Counted with the bytes of each write as it completes, so a cut-off body counts what arrived. */
-  bytesCounter?: StatCounter;
+  /** Publish each write as request body bytes (IoEvent `body`) as it completes, so a cut-off body counts what arrived. */
+  countBody?: boolean;
 }
 
 /**
@@ -28,7 +28,6 @@ export interface ReceiveOptions {
  * backpressure) and memory stays bounded by WRITE_CHUNK. Returns the number of bytes written.
  */
 export async function receiveInto(req: Request, ctx: StorageContext, fh: FileHandle, pos: number, opts: ReceiveOptions = {}): Promise<number> {
-  const c = ctx.counters;
   let received = 0;
   let sinceSync = 0;
   while (req.remaining > 0) {
@@ -41,10 +40,10 @@ export async function receiveInto(req: Request, ctx: StorageContext, fh: FileHan
       n += more.length;
     }
     if (opts.crc) for (const b of chunks) opts.crc.update(b);
-    c.count('total_file_write_count');
+    ioEvent(ctx, 'write', 'start');
     await writeAll(fh, chunks, pos + received);
-    c.count('success_file_write_count');
-    if (opts.bytesCounter) c.count(opts.bytesCounter, n);
+    ioEvent(ctx, 'write', 'ok');
+    if (opts.countBody) ioEvent(ctx, 'body', 'start', n, req.cmd);
     received += n;
     sinceSync += n;
     if (ctx.fsyncAfterBytes > 0 && sinceSync >= ctx.fsyncAfterBytes) {

@@ -6,6 +6,7 @@ import { Crc32 } from '../../protocol/crc32.ts';
 import { FdfsError } from '../../protocol/errno.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
+import { ioEvent } from '../io-events.ts';
 import type { NameRequest } from '../file-names.ts';
 import { receiveInto } from './io.ts';
 
@@ -35,20 +36,19 @@ export interface ReceivedFile {
  * or cut-off upload leaves nothing behind (no file, and so no binlog line).
  */
 export async function receiveToTemp(req: Request, ctx: StorageContext, dir: string): Promise<ReceivedFile> {
-  const c = ctx.counters;
   const tmp = tempPathIn(dir);
-  c.count('total_file_open_count');
+  ioEvent(ctx, 'open', 'start');
   let fh: fs.FileHandle;
   try {
     fh = await fs.open(tmp, 'wx', 0o644);
   } catch (err) {
     throw new FdfsError('EAGAIN', `cannot create temp file in ${dir}: ${(err as Error).message}`, { cause: err });
   }
-  c.count('success_file_open_count');
+  ioEvent(ctx, 'open', 'ok');
   const crc = new Crc32();
   let stored = false;
   try {
-    const received = await receiveInto(req, ctx, fh, 0, { crc, bytesCounter: 'total_upload_bytes' });
+    const received = await receiveInto(req, ctx, fh, 0, { crc, countBody: true });
     // §6.2: the name carries the file's mtime at upload end; the binlog and 22 use the same value.
     const mtime = Math.floor((await fh.stat()).mtimeMs / 1000);
     stored = true;

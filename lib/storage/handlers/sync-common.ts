@@ -7,6 +7,7 @@ import { FdfsError } from '../../protocol/errno.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { BinlogOp } from '../binlog.ts';
 import type { StorageContext } from '../context.ts';
+import { ioEvent } from '../io-events.ts';
 import { nowSec } from './common.ts';
 import { writeAll } from './io.ts';
 
@@ -50,7 +51,6 @@ export function tempPathFor(ctx: StorageContext, storePathIndex: number): string
  * awaiting each disk write before reading on, so a slow disk pauses the sender.
  */
 export async function receiveInto(req: Request, ctx: StorageContext, fh: fs.FileHandle, length: number, position: number | null): Promise<number> {
-  const c = ctx.counters;
   let received = 0;
   let sinceSync = 0;
   let pos = position;
@@ -62,7 +62,7 @@ export async function receiveInto(req: Request, ctx: StorageContext, fh: fs.File
       chunks.push(more);
       n += more.length;
     }
-    c.count('total_file_write_count');
+    ioEvent(ctx, 'write', 'start');
     if (pos === null) {
       await writeAll(fh, chunks);
     } else {
@@ -71,9 +71,9 @@ export async function receiveInto(req: Request, ctx: StorageContext, fh: fs.File
       while (done < n) done += (await fh.write(buf, done, n - done, pos + done)).bytesWritten;
       pos += n;
     }
-    c.count('success_file_write_count');
+    ioEvent(ctx, 'write', 'ok');
     received += n;
-    c.count('total_sync_in_bytes', n);
+    ioEvent(ctx, 'sync-in', 'start', n);
     sinceSync += n;
     if (ctx.fsyncAfterBytes > 0 && sinceSync >= ctx.fsyncAfterBytes) {
       sinceSync = 0;
@@ -97,7 +97,7 @@ export async function logApplied(req: Request, ctx: StorageContext, op: BinlogOp
 export function noteApplied(req: Request, ctx: StorageContext, timestamp: number, bytes = 0): void {
   const s = ctx.counters.stat;
   s.last_sync_update = nowSec();
-  if (bytes > 0) ctx.counters.count('success_sync_in_bytes', bytes);
+  if (bytes > 0) ioEvent(ctx, 'sync-in', 'ok', bytes);
   ctx.counters.dirty = true;
   ctx.sync?.applied(syncSourceOf(req), timestamp);
 }

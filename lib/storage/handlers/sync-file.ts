@@ -7,6 +7,7 @@ import { FdfsError } from '../../protocol/errno.ts';
 import { decodeFileName } from '../../protocol/filename.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
+import { ioEvent } from '../io-events.ts';
 import { SYNC_FILE_FIXED_LEN, decodeSyncFileHeader } from '../sync/codec.ts';
 import { checkGroup, locate } from './common.ts';
 import { fileCrc32 } from './io.ts';
@@ -101,29 +102,28 @@ export async function syncFile(req: Request, ctx: StorageContext): Promise<void>
       }
     }
     const tmp = tempPathFor(ctx, f.parsed.storePathIndex);
-    const c = ctx.counters;
     if (small) {
-      c.count('total_sync_in_bytes', small.length);
-      c.count('total_file_open_count');
-      c.count('total_file_write_count');
+      ioEvent(ctx, 'sync-in', 'start', small.length);
+      ioEvent(ctx, 'open', 'start');
+      ioEvent(ctx, 'write', 'start');
       try {
         placeSmall(tmp, f.path, small, h.timestamp);
       } catch (err) {
         throw new FdfsError('EIO', `cannot store ${name}: ${(err as Error).message}`, { subject: name, cause: err });
       }
-      c.count('success_file_open_count');
-      c.count('success_file_write_count');
+      ioEvent(ctx, 'open', 'ok');
+      ioEvent(ctx, 'write', 'ok');
       await logApplied(req, ctx, op, name, h.timestamp, undefined, h.fileSize);
       return;
     }
-    c.count('total_file_open_count');
+    ioEvent(ctx, 'open', 'start');
     let fh: fs.FileHandle;
     try {
       fh = await fs.open(tmp, 'wx', 0o644);
     } catch (err) {
       throw new FdfsError('EAGAIN', `cannot create ${tmp}: ${(err as Error).message}`, { subject: name, cause: err });
     }
-    c.count('success_file_open_count');
+    ioEvent(ctx, 'open', 'ok');
     let placed = false;
     try {
       try {

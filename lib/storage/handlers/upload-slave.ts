@@ -6,6 +6,7 @@ import { LOGIC_PATH_LEN, isValidExt, slaveFileName } from '../../protocol/filena
 import { SLAVE_FIXED_LEN, decodeSlaveRequest, encodeFileIdResponse } from '../../protocol/storage-requests.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
+import { ioEvent } from '../io-events.ts';
 import { fsError, locate, lstatFile, nowSec } from './common.ts';
 import { exists } from './io.ts';
 import { claimName, logCreated, receiveToTemp, type ReceivedFile } from './new-file.ts';
@@ -110,8 +111,8 @@ async function storeAsLink(ctx: StorageContext, content: ReceivedFile, index: nu
       await fs.rm(claim.path, { force: true }).catch(() => {});
       throw err;
     }
-    ctx.counters.count('total_create_link_count');
-    ctx.counters.count('success_create_link_count');
+    ioEvent(ctx, 'link', 'start');
+    ioEvent(ctx, 'link', 'ok');
   } finally {
     claim.release();
   }

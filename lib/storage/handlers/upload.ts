@@ -8,6 +8,7 @@ import { isNameSafeExt } from '../../protocol/filename.ts';
 import { UPLOAD_FIXED_LEN, decodeUploadRequest, encodeFileIdResponse } from '../../protocol/storage-requests.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
+import { ioEvent } from '../io-events.ts';
 import { nowSec } from './common.ts';
 import { claimName, logCreated, receiveToTemp, tempPathIn, type ClaimedName } from './new-file.ts';
 
@@ -60,18 +61,18 @@ export async function upload(req: Request, ctx: StorageContext): Promise<Buffer>
     // A cut-off body throws here, before anything touched the disk.
     const content = await req.read(u.fileSize);
     crcValue = crc32(content);
-    c.count('total_file_open_count');
-    c.count('total_file_write_count');
+    ioEvent(ctx, 'open', 'start');
+    ioEvent(ctx, 'write', 'start');
     try {
       mtime = writeSmall(tmp, content);
     } catch (err) {
       fsSync.rmSync(tmp, { force: true });
       throw new FdfsError('EAGAIN', `cannot write temp file in ${dir}: ${(err as Error).message}`, { cause: err });
     }
-    c.count('success_file_open_count');
-    c.count('success_file_write_count');
+    ioEvent(ctx, 'open', 'ok');
+    ioEvent(ctx, 'write', 'ok');
     received = content.length;
-    c.count('total_upload_bytes', received);
+    ioEvent(ctx, 'body', 'start', received, req.cmd);
   } else {
     ({ path: tmp, received, mtime, crc32: crcValue } = await receiveToTemp(req, ctx, dir));
   }

@@ -7,6 +7,7 @@ import { ERRNO, FdfsError, errnoName, toFdfsError } from '../../protocol/errno.t
 import { fixed, readI64 } from '../../protocol/fields.ts';
 import { decodeFileName } from '../../protocol/filename.ts';
 import type { SyncSource } from '../../protocol/storage-tracker.ts';
+import { syncChannel, type SyncEvent } from '../../util/events.ts';
 import type { Logger } from '../../util/log.ts';
 import { binlogFileName, type BinlogPosition, type BinlogRecord } from '../binlog.ts';
 import type { StorageContext } from '../context.ts';
@@ -246,6 +247,8 @@ export class PeerSync {
   private offlinePending = false;
   private offlineTriedAt = 0;
   private lastError = '';
+  /** Last caught-up state published (null before the first), so only changes become events. */
+  private caughtUpState: boolean | null = null;
 
   /** Why the reader last failed, for logs and tests. */
   lastFailure: FdfsError | null = null;
@@ -348,7 +351,7 @@ export class PeerSync {
       localAddress: this.env.localAddress,
       // One request at a time until the peer says it takes more (introduce()).
       window: 1,
-      onBytesOut: (n) => this.env.ctx.counters.count('total_sync_out_bytes', n),
+      onBytesOut: (n) => this.publish({ kind: 'sent', bytes: n }),
     });
   }
 
@@ -413,6 +416,7 @@ export class PeerSync {
     const routine = e.errno === ERRNO.ENOTCONN || e.errno === ERRNO.ECONNREFUSED || e.errno === ERRNO.ECONNRESET;
     this.log(key === this.lastError ? 'debug' : routine ? 'info' : 'warn', `${what}: ${e.message}`);
     this.lastError = key;
+    this.publish({ kind: 'error', status: e.errno || ERRNO.EIO, detail: `${what}: ${e.message}` });
   }
 
   private async session(ch: SyncChannel): Promise<void> {
@@ -533,6 +537,7 @@ export class PeerSync {
           if (this.sessionError || this.stopped) break;
           const broken = this.brokenLane();
           if (broken) throw broken;
+          this.setCaughtUp(true);
           await this.caughtUp(ch, item.checkedAt);
           await this.idle(ch);
           continue;
@@ -556,6 +561,7 @@ export class PeerSync {
           this.doneEntry(item.end);
           continue;
         }
+        this.setCaughtUp(false);
         if (rec.op === 'L' || rec.op === 'l' || rec.op === 'R') {
           // Two names: everything before it must be done, and it before anything after it
           // (§5.10 "conflicting" records; one at a time on the main connection).
@@ -639,8 +645,10 @@ export class PeerSync {
     this.pending++;
     let queued!: () => void;
     const sent = new Promise<void>((r) => { queued = r; });
+    const started = performance.now();
     const done = this.push(ch, rec, queued).then(
-      () => {
+      (bytes) => {
+        this.publish({ kind: 'pushed', op: rec.op, status: 0, bytes, records: 1, durationMs: performance.now() - started });
         entry.done = true;
         this.pushedRecords++;
         this.pushedSinceMark++;
@@ -652,6 +660,7 @@ export class PeerSync {
       },
       (err) => {
         const e = toFdfsError(err, this.address);
+        this.publish({ kind: 'pushed', op: rec.op, status: e.errno || ERRNO.EIO, bytes: 0, records: 1, durationMs: performance.now() - started, detail: e.message });
         this.sessionError ??= e;
         this.log('debug', `push of ${rec.op} ${rec.name} to ${this.peer.id} failed: ${e.message}`);
       },
@@ -661,6 +670,17 @@ export class PeerSync {
       if (this.pending === 0) this.wakeSettled();
     });
     await Promise.race([sent, done]);
+  }
+
+  private setCaughtUp(v: boolean): void {
+    if (this.caughtUpState === v) return;
+    this.caughtUpState = v;
+    this.publish({ kind: 'state', caughtUp: v, detail: v ? 'caught up' : 'behind' });
+  }
+
+  /** Replication events (lib/util/events.ts SyncEvent), sourced by the storage's context like its I/O events. */
+  private publish(e: Omit<SyncEvent, 'source' | 'peer'>): void {
+    if (syncChannel.hasSubscribers) syncChannel.publish({ source: this.env.ctx, peer: this.peer.id, ...e } satisfies SyncEvent);
   }
 
   private doneEntry(end: BinlogPosition): void {
@@ -796,7 +816,8 @@ export class PeerSync {
     }
   }
 
-  private async push(ch: SyncChannel, r: BinlogRecord, queued: () => void): Promise<void> {
+  /** Push one record; resolves to the content bytes the peer took (success_sync_out_bytes). */
+  private async push(ch: SyncChannel, r: BinlogRecord, queued: () => void): Promise<number> {
     switch (r.op) {
       case 'C': case 'c': case 'r':
         // §5.6: replica renames travel as a create of the new name.
@@ -815,6 +836,7 @@ export class PeerSync {
         return this.pushRename(ch, r, queued);
       default:
         queued();
+        return 0;
     }
   }
 
@@ -833,15 +855,11 @@ export class PeerSync {
     throw new FdfsError(reply.status, `${what} refused by ${this.address}`, { subject: name });
   }
 
-  private succeeded(bytes: number): void {
-    if (bytes > 0) this.env.ctx.counters.count('success_sync_out_bytes', bytes);
-  }
-
   /** §5.2 CREATE: skipped when the file is gone here; after an EEXIST ask the peer first. */
-  private async pushCreate(ch: SyncChannel, name: string, ts: number, queued: () => void): Promise<void> {
+  private async pushCreate(ch: SyncChannel, name: string, ts: number, queued: () => void): Promise<number> {
     const p = this.localPath(name);
     const st = p ? snapshot(p) : null;
-    if (!p || !st) { queued(); return; }
+    if (!p || !st) { queued(); return 0; }
     let cmd: number = CMD.SYNC_CREATE_FILE;
     let noContent = false;
     // Only for names our QUERY_FILE_INFO decodes: others would get EINVAL, which closes the connection.
@@ -860,41 +878,40 @@ export class PeerSync {
     const reply = await q.reply;
     if (reply.status === 0) {
       if (cmd === CMD.SYNC_CREATE_FILE) this.peerHasFiles = false;
-      this.succeeded(noContent ? 0 : size);
-      return;
+      return noContent ? 0 : size;
     }
     if (reply.status === ERRNO.EEXIST) {
       this.peerHasFiles = true;
-      return;
+      return 0;
     }
     this.fail(reply, cmd === CMD.SYNC_CREATE_FILE ? 'SYNC_CREATE_FILE' : 'SYNC_UPDATE_FILE', name);
   }
 
   /** §5.2 UPDATE (and the resync of §5.4): the whole current file. */
-  private async pushWhole(ch: SyncChannel, name: string, ts: number, queued: () => void): Promise<void> {
+  private async pushWhole(ch: SyncChannel, name: string, ts: number, queued: () => void): Promise<number> {
     const p = this.localPath(name);
     const st = p ? snapshot(p) : null;
-    if (!p || !st) { queued(); return; }
+    if (!p || !st) { queued(); return 0; }
     const q = ch.request(CMD.SYNC_UPDATE_FILE, encodeSyncFile(this.group, name, st.size, ts), { content: st.content });
     queued();
     const reply = await q.reply;
-    if (reply.status === 0 || reply.status === ERRNO.EEXIST) { this.succeeded(st.size); return; }
+    if (reply.status === 0 || reply.status === ERRNO.EEXIST) return st.size;
     this.fail(reply, 'SYNC_UPDATE_FILE', name);
   }
 
   /** §5.3: skipped when the file exists here again; ENOENT is success. */
-  private async pushDelete(ch: SyncChannel, name: string, ts: number, queued: () => void): Promise<void> {
+  private async pushDelete(ch: SyncChannel, name: string, ts: number, queued: () => void): Promise<number> {
     const p = this.localPath(name);
-    if (!p) { queued(); return; }
+    if (!p) { queued(); return 0; }
     try {
       await fs.lstat(p);
       queued();
-      return;
+      return 0;
     } catch { /* gone here too: push the delete */ }
     const q = ch.request(CMD.SYNC_DELETE_FILE, encodeSyncDelete(this.group, name, ts));
     queued();
     const reply = await q.reply;
-    if (reply.status === 0 || reply.status === ERRNO.ENOENT) return;
+    if (reply.status === 0 || reply.status === ERRNO.ENOENT) return 0;
     this.fail(reply, 'SYNC_DELETE_FILE', name);
   }
 
@@ -912,10 +929,10 @@ export class PeerSync {
    * file already shorter than the range (deviation: C skips the record, which can leave the peer
    * behind), re-send the whole file.
    */
-  private async pushRange(ch: SyncChannel, r: BinlogRecord, queued: () => void): Promise<void> {
+  private async pushRange(ch: SyncChannel, r: BinlogRecord, queued: () => void): Promise<number> {
     const nums = this.numbers(r);
     const p = this.localPath(r.name);
-    if (!p || !nums) { queued(); return; }
+    if (!p || !nums) { queued(); return 0; }
     const [offset, length] = nums;
     const range = snapshot(p, offset, length);
     if (!range) return this.pushWhole(ch, r.name, r.timestamp, queued);
@@ -923,8 +940,8 @@ export class PeerSync {
     const q = ch.request(cmd, encodeSyncRange(this.group, r.name, offset, length, r.timestamp), { content: range.content });
     queued();
     const reply = await q.reply;
-    if (reply.status === 0) { this.succeeded(length); return; }
-    if (reply.status === ERRNO.EEXIST) return;
+    if (reply.status === 0) return length;
+    if (reply.status === ERRNO.EEXIST) return 0;
     if (reply.status === ERRNO.ENOENT) return this.pushWhole(ch, r.name, r.timestamp, () => {});
     this.fail(reply, r.op === 'A' ? 'SYNC_APPEND_FILE' : 'SYNC_MODIFY_FILE', r.name);
   }
@@ -933,15 +950,15 @@ export class PeerSync {
    * §5.4 TRUNCATE. 6.16 retries an ENOENT forever; we re-send the whole file instead (or count
    * it done when the file is gone here too), so one missing file cannot stall the peer.
    */
-  private async pushTruncate(ch: SyncChannel, r: BinlogRecord, queued: () => void): Promise<void> {
+  private async pushTruncate(ch: SyncChannel, r: BinlogRecord, queued: () => void): Promise<number> {
     const nums = this.numbers(r);
     const p = this.localPath(r.name);
     const st = p && nums ? await this.fileStat(p) : null;
-    if (!p || !nums || !st) { queued(); return; }
+    if (!p || !nums || !st) { queued(); return 0; }
     const q = ch.request(CMD.SYNC_TRUNCATE_FILE, encodeSyncRange(this.group, r.name, nums[0], nums[1], r.timestamp));
     queued();
     const reply = await q.reply;
-    if (reply.status === 0 || reply.status === ERRNO.EEXIST) return;
+    if (reply.status === 0 || reply.status === ERRNO.EEXIST) return 0;
     if (reply.status === ERRNO.ENOENT) return this.pushWhole(ch, r.name, r.timestamp, () => {});
     this.fail(reply, 'SYNC_TRUNCATE_FILE', r.name);
   }
@@ -953,9 +970,9 @@ export class PeerSync {
    * file_sync_skip_invalid_record, so it gets the link as a copy of its target (a create under the
    * link's name: the same bytes for every reader, at the cost of the space of one more file).
    */
-  private async pushLink(ch: SyncChannel, r: BinlogRecord, queued: () => void): Promise<void> {
+  private async pushLink(ch: SyncChannel, r: BinlogRecord, queued: () => void): Promise<number> {
     const p = this.localPath(r.name);
-    if (!p) { queued(); return; }
+    if (!p) { queued(); return 0; }
     if (this.peerCaps === 0) return this.pushCreate(ch, r.name, r.timestamp, queued);
     let target = r.extra ?? '';
     try {
@@ -964,27 +981,27 @@ export class PeerSync {
     } catch {
       // The link is gone here (deleted later): nothing to create.
       queued();
-      return;
+      return 0;
     }
     if (!target) {
       this.log('warn', `cannot tell the target of link ${r.name}; not synced`);
       queued();
-      return;
+      return 0;
     }
     const q = ch.request(CMD.SYNC_CREATE_LINK, encodeSyncPair(this.group, r.name, target, r.timestamp));
     queued();
     const reply = await q.reply;
-    if (reply.status === 0 || reply.status === ERRNO.ENOENT || reply.status === ERRNO.EEXIST) return;
+    if (reply.status === 0 || reply.status === ERRNO.ENOENT || reply.status === ERRNO.EEXIST) return 0;
     this.fail(reply, 'SYNC_CREATE_LINK', r.name);
   }
 
   /** §5.6: EEXIST is done; ENOENT falls back to creating the new name. A body on status 0 (6.16.1's echo) is fine. */
-  private async pushRename(ch: SyncChannel, r: BinlogRecord, queued: () => void): Promise<void> {
-    if (!r.extra) { queued(); return; }
+  private async pushRename(ch: SyncChannel, r: BinlogRecord, queued: () => void): Promise<number> {
+    if (!r.extra) { queued(); return 0; }
     const q = ch.request(CMD.SYNC_RENAME_FILE, encodeSyncPair(this.group, r.name, r.extra, r.timestamp));
     queued();
     const reply = await q.reply;
-    if (reply.status === 0 || reply.status === ERRNO.EEXIST) return;
+    if (reply.status === 0 || reply.status === ERRNO.EEXIST) return 0;
     if (reply.status === ERRNO.ENOENT) return this.pushCreate(ch, r.name, r.timestamp, () => {});
     this.fail(reply, 'SYNC_RENAME_FILE', r.name);
   }

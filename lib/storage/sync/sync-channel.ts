@@ -38,7 +38,7 @@ export interface ChannelOptions {
   localAddress?: string;
   /** Requests in flight at most (setWindow() changes it once the peer said what it takes). */
   window: number;
-  /** Counted as total/success_sync_out_bytes. */
+  /** Content bytes handed to the socket (the owner publishes them: total_sync_out_bytes). */
   onBytesOut?: (n: number) => void;
 }
 

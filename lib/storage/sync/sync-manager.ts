@@ -118,7 +118,8 @@ export class SyncManager {
     this.env = {
       ctx: opts.ctx,
       syncDir: opts.syncDir,
-      log: opts.log,
+      // Each peer's reader logs as `sync push`; the manager itself as `sync`.
+      log: opts.log.child('push'),
       ownId: opts.ownId,
       ownPort: opts.ownPort,
       useStorageId: opts.useStorageId,
