@@ -137,6 +137,8 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
   private stopped: Promise<void> | null = null;
   private peakConnections = 0;
   private allowHost: ((ip: string) => boolean) | undefined;
+  /** Addresses of members the trackers listed (knownMember). */
+  private readonly membersSeen = new Set<string>();
   private membersWait: Promise<void> | null = null;
   /** The background removal of upload temp files a kill -9 left (tests await it). */
   uploadTempSweep: Promise<number> = Promise.resolve(0);
@@ -287,6 +289,13 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
 
   onGroupMembers(members: StorageBrief[], trackerAddress: string): void {
     this.groupMembers = members;
+    // Every address any tracker ever listed stays a member until one lists it DELETED: lists from
+    // several trackers (or one just restarted) can be partial, and a peer refused for that would
+    // stall its sync (issue 15's member check must not cost redundancy).
+    for (const m of members) {
+      if (m.status === STORAGE_STATUS.DELETED) this.membersSeen.delete(m.ip);
+      else this.membersSeen.add(m.ip);
+    }
     this.emit('members', members, trackerAddress);
   }
 
@@ -321,7 +330,7 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
 
   /** An address of a storage of our group (not deleted), by the trackers' list or storage_ids.conf. */
   private knownMember(ip: string): boolean {
-    if (this.groupMembers.some((m) => m.ip === ip && m.status !== STORAGE_STATUS.DELETED)) return true;
+    if (this.membersSeen.has(ip)) return true;
     for (const e of this.storageIds.values()) if (e.group === this._groupName && e.hosts.includes(ip)) return true;
     return false;
   }
