@@ -94,7 +94,7 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
     if (config.disabled) throw new Error('this tracker.conf says disabled = true');
     const entries = config.use_storage_id ? loadStorageIds(config.storage_ids_filename) : [];
     const ids = config.use_storage_id ? new StorageIdIndex(entries) : null;
-    const store = new TrackerStore(config.base_path, this.cluster, config.use_storage_id, this.log);
+    const store = new TrackerStore(config.base_path, this.cluster, config.use_storage_id, this.log.child('store'));
     this.store = store;
     this.ids = ids;
     await this.loadState();
@@ -110,14 +110,14 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
       networkTimeout: config.network_timeout,
       localAddress: isIP(bind) && bind !== '0.0.0.0' && bind !== '::' ? bind : undefined,
     };
-    const peers = new TrackerPeers(() => ({ ip: this.listenIp, port: this.listenPort }), this.log);
+    const peers = new TrackerPeers(() => ({ ip: this.listenIp, port: this.listenPort }), this.log.child('peers'));
     const connectionStats = () => ({
       alloc: config.max_connections,
       current: this.server?.connections.size ?? 0,
       max: this.maxConnectionsSeen,
     });
     const election = new Election({
-      peers, log: this.log, dial, startTime: this.startTime, connectionStats,
+      peers, log: this.log.child('election'), dial, startTime: this.startTime, connectionStats,
       ownStatus: () => runningStatusOf(false, this.now(), this.startTime, lastCheckTime),
       onTrunkServers: (list) => this.applyTrunkServers(list),
     }, this.opts.election);
@@ -127,7 +127,7 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
       if (self && config.use_trunk_file) for (const g of this.cluster.groups.keys()) this.ctx?.checkTrunkServer(g);
     });
     const bootstrap = new Bootstrap({
-      store, log: this.log, dial, startTime: this.startTime, lastCheckTime, now: this.now,
+      store, log: this.log.child('bootstrap'), dial, startTime: this.startTime, lastCheckTime, now: this.now,
       hasGroups: () => this.cluster.groups.size > 0,
       ownStatus: () => runningStatusOf(false, this.now(), this.startTime, lastCheckTime),
       reload: () => this.reload(),
@@ -139,7 +139,7 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
       store,
       ids,
       ips: effectiveResponseIpAddrSize(config, entries),
-      log: this.log,
+      log: this.log.child('handlers'),
       now: this.now,
       startTime: this.startTime,
       lastCheckTime,
@@ -168,7 +168,7 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
       closeOnEinval: false,
       maxConnections: config.max_connections,
       allowHost: await loadAllowHosts(config.allow_hosts),
-      log: this.log,
+      log: this.log.child('net'),
     });
     server.on('connection', () => {
       this.maxConnectionsSeen = Math.max(this.maxConnectionsSeen, server.connections.size);
