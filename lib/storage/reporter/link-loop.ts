@@ -41,7 +41,10 @@ export async function runLink(r: ReporterCore, link: TrackerLink): Promise<void>
       if (err instanceof SetupError) delay = r.opts.connectRetryMs;
       if (!r.stopping) {
         error = e;
-        r.log('warn', `tracker ${link.line}: ${e.message}; reconnecting in ${delay / 1000} s`);
+        // §4.9: 87 answers ENOENT while the other members are only ONLINE (none writable yet, as
+        // in C): a routine wait on a cluster starting up, not a fault worth a warning.
+        const routine = e.code === 'ENOENT' && e.command === 'STORAGE_SYNC_DEST_REQ';
+        r.log(routine ? 'info' : 'warn', `tracker ${link.line}: ${e.message}; reconnecting in ${delay / 1000} s`);
       }
     } finally {
       link.conn = null;
