@@ -9,7 +9,10 @@ import { PacketServer, type Connection } from '../net/packet-server.ts';
 import { enableQuickAck, loadQuickAck } from '../net/quick-ack.ts';
 import { loadAllowHosts } from '../net/allow-hosts.ts';
 import { checkListenAddress, listenError } from '../net/listen-check.ts';
-import { STORAGE_STATUS, storageStatusName } from '../protocol/codes.ts';
+import { CMD, STORAGE_STATUS, storageStatusName } from '../protocol/codes.ts';
+import { decodeStorageStatRecords } from '../protocol/records.ts';
+import { encodeListStorageRequest } from '../protocol/storage-tracker.ts';
+import { withTracker } from './tracker-session.ts';
 import { FdfsError, toFdfsError } from '../protocol/errno.ts';
 import type { FileSource } from '../protocol/filename.ts';
 import { formatAddress } from '../protocol/ip.ts';
@@ -139,6 +142,8 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
   private allowHost: ((ip: string) => boolean) | undefined;
   /** Addresses of members the trackers listed (knownMember). */
   private readonly membersSeen = new Set<string>();
+  private membersAsk: Promise<void> | null = null;
+  private membersAskedAt = 0;
   private membersWait: Promise<void> | null = null;
   /** The background removal of upload temp files a kill -9 left (tests await it). */
   uploadTempSweep: Promise<number> = Promise.resolve(0);
@@ -343,6 +348,9 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
     if (this.knownMember(ip)) return true;
     const deadline = Date.now() + MEMBER_WAIT_MS;
     return (async () => {
+      // A peer that joined after the last list a tracker pushed us (only the leader pushes, §4.8):
+      // ask the trackers' 92 once, then wait for the next push.
+      await this.askTrackersForMembers(Math.min(2000, MEMBER_WAIT_MS));
       while (!this.knownMember(ip)) {
         const left = deadline - Date.now();
         if (left <= 0 || this.state === 'stopping' || this.state === 'stopped') return false;
@@ -350,6 +358,34 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
       }
       return true;
     })();
+  }
+
+  /**
+   * 92 LIST_STORAGE of our group on each tracker, adding every listed address to membersSeen. One
+   * round at a time and at most one a second, shared by every asker; gives up waiting after `ms`.
+   */
+  private askTrackersForMembers(ms: number): Promise<void> {
+    if (!this.membersAsk && Date.now() - this.membersAskedAt >= 1000 && this._groupName) {
+      this.membersAskedAt = Date.now();
+      const c = this.config;
+      const dial = { connectTimeout: c.connect_timeout, networkTimeout: c.network_timeout, localAddress: this.bindAddr || undefined };
+      const group = this._groupName;
+      this.membersAsk = (async () => {
+        for (const t of c.tracker_servers) {
+          try {
+            const body = await withTracker({ hosts: [...t.hosts], port: t.port }, dial,
+              (conn) => conn.request(CMD.SERVER_LIST_STORAGE, encodeListStorageRequest(group), { maxResponse: 1 << 20 }));
+            for (const r of body.length ? decodeStorageStatRecords(body) : []) {
+              if (r.status === STORAGE_STATUS.DELETED) continue;
+              for (const addr of r.ip_addr.split(',')) if (addr.trim()) this.membersSeen.add(addr.trim());
+            }
+          } catch { /* another tracker, or the next pushed list */ }
+        }
+      })().finally(() => { this.membersAsk = null; });
+    }
+    if (!this.membersAsk) return Promise.resolve();
+    let timer: NodeJS.Timeout | undefined;
+    return Promise.race([this.membersAsk, new Promise<void>((r) => { timer = setTimeout(r, ms); })]).finally(() => clearTimeout(timer));
   }
 
   /** The next member list pushed by a tracker, or `ms` passing; one wait shared by every asker. */
