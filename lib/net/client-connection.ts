@@ -89,7 +89,8 @@ export class ClientConnection {
     const pending: Array<Promise<void> | undefined> = [this.write(encodeHeader(length, cmd, status))];
     for (const p of parts) if (p.length) pending.push(this.write(p));
     this.socket.uncork();
-    for (const p of pending) if (p) await p;
+    // Promise.all: on a closed socket every write rejects, and each rejection needs a handler.
+    await Promise.all(pending);
   }
 
   /**

@@ -143,7 +143,8 @@ export class SyncChannel {
     socket.cork();
     const pending = [this.conn.write(encodeHeader(length, cmd, status)), this.conn.write(fixedPart)];
     socket.uncork();
-    for (const p of pending) if (p) await p;
+    // Promise.all: on a closed socket every write rejects, and each rejection needs a handler.
+    await Promise.all(pending);
     if (!content || content.length === 0) return;
     if ('data' in content) {
       const p = this.conn.write(content.data);
