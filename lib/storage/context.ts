@@ -10,6 +10,7 @@ import type { MetadataStore } from './metadata-store.ts';
 import type { PathSelectMode, StorePaths } from './store-paths.ts';
 import type { SyncReceiver } from './sync/receiver.ts';
 import type { PeerSyncStatus } from '../protocol/sync-status.ts';
+import type { SlotAllocator, TrunkParameters } from './trunk/types.ts';
 
 // What every storage command handler works with (handlers/*.ts). StorageServer builds it.
 
@@ -65,6 +66,8 @@ export interface TrackerParameters {
   storeSlaveFileUseLink: boolean;
   /** storage_sync_file_max_delay: a file older than this is on every member (HTTP 404 vs proxy, §10). */
   syncFileMaxDelay: number;
+  /** use_trunk_file and the trunk settings of the 75 reply (§11.1); absent while trunk mode is off. */
+  trunk?: TrunkParameters;
 }
 
 export interface StorageContext {
@@ -95,4 +98,6 @@ export interface StorageContext {
    * the storage runs without trackers (no member list to check against).
    */
   isGroupMember?(ip: string): boolean | Promise<boolean>;
+  /** The group's trunk server as seen from here (§11.5, §11.6); absent while trunk mode is off. */
+  readonly trunkAllocator?: SlotAllocator;
 }
