@@ -10,16 +10,28 @@ import { runReplicationBench, formatReplicationResults } from './replication.ts'
 import { runBatchBench } from './batch.ts';
 import { runHttpBench } from './http.ts';
 import { tempDir } from '../test/helpers/cluster.ts';
+import { runPerfBench } from './perf.ts';
 
-// `npm run bench [-- core|replication|batch|http|all] [--quick]`: a tracker and one storage as real processes, the
-// lean load generator of bench/load.ts, a table for people and JSON for machines.
+// `npm run bench [-- core|replication|batch|http|perf|compare|all] [--quick] [--rounds N] [--storages 1|2]`:
+// real daemons, a table for people and JSON for machines. `perf` / `compare` are bench/perf.ts (the
+// neutral load tool, server CPU per op, C FastDFS side by side); the others use bench/load.ts.
 // Figures are only meaningful on an otherwise idle machine; this is never a unit test.
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
-const suite = args.find((a) => !a.startsWith('--')) ?? 'core';
-if (!['core', 'replication', 'batch', 'http', 'all'].includes(suite)) {
-  process.stderr.write(`unknown suite ${suite}: use core, replication, batch, http or all\n`);
+const valueOf = (name: string): string | undefined => {
+  const i = args.indexOf(name);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const suite = args.find((a, i) => !a.startsWith('--') && !['--rounds', '--storages'].includes(args[i - 1] ?? '')) ?? 'core';
+if (!['core', 'replication', 'batch', 'http', 'perf', 'compare', 'all'].includes(suite)) {
+  process.stderr.write(`unknown suite ${suite}: use core, replication, batch, http, perf, compare or all\n`);
+  process.exit(2);
+}
+const rounds = Number(valueOf('--rounds') ?? (quick ? 1 : 3));
+const storageCount = Number(valueOf('--storages') ?? 1);
+if (!(Number.isInteger(rounds) && rounds >= 1) || (storageCount !== 1 && storageCount !== 2)) {
+  process.stderr.write('--rounds takes a positive integer, --storages 1 or 2\n');
   process.exit(2);
 }
 
@@ -128,5 +140,10 @@ if (suite === 'http' || suite === 'all') {
   const r = await runHttpBench({ quick });
   results.http = r.rows;
   process.stdout.write(`\n== http: GET from the storage's HTTP server and from nginx, same files ==\n${r.table}\n${r.ratios}\n`);
+}
+if (suite === 'perf' || suite === 'compare') {
+  const r = await runPerfBench({ quick, compare: suite === 'compare', rounds, storages: storageCount as 1 | 2 });
+  results.perf = { rounds, storages: storageCount, rows: r.rows, replication: r.replication, skippedC: r.skippedC };
+  process.stdout.write(`\n== ${suite}: 1 tracker + ${storageCount} storage(s), medians of ${rounds} round(s); CPU = utime+stime of the daemons ÷ ops ==\n${r.table}\n`);
 }
 process.stdout.write(`\nJSON ${JSON.stringify(results)}\n`);

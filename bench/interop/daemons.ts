@@ -107,6 +107,11 @@ abstract class BaseNode implements Node {
 
   protected abstract writeConfs(): { c: string; fdfs: string };
 
+  /** The daemon's process id while it runs (for CPU and RSS readings from /proc). */
+  get pid(): number | undefined {
+    return this.running ? (this.child?.pid ?? this.daemon?.child.pid) : undefined;
+  }
+
   async start(kind: Kind = this.kind): Promise<void> {
     if (this.running) throw new Error(`${this.name} is running`);
     this.kind = kind;
