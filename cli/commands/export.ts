@@ -1,6 +1,5 @@
 import process from 'node:process';
 import type { Argv, CommandModule } from 'yargs';
-import { exportGroup } from '../../lib/batch/export.ts';
 import { parseSince } from '../../lib/batch/list-files.ts';
 import { UsageError } from '../../lib/protocol/errno.ts';
 import { withClient } from '../common.ts';
@@ -30,6 +29,7 @@ export const exportCommand: CommandModule<any, ExportArgs> = {
     const since = argv.since !== undefined ? parseSince(argv.since) : undefined;
     const toStdout = argv.tar === '-' || (argv.tar === '' && typedDash());
     if (argv.tar === '' && !toStdout) throw new UsageError('--tar needs a file name or -');
+    const { exportGroup } = await import('../../lib/batch/export.ts');
     try {
       await runBatch(argv, 'export', toStdout, (ctx) => exportGroup({
         client, group: argv.group, tar: toStdout ? process.stdout : argv.tar, since, storage: argv.storage,

@@ -1,6 +1,5 @@
 import process from 'node:process';
 import type { Argv, CommandModule } from 'yargs';
-import { getFiles } from '../../lib/batch/get.ts';
 import { UsageError } from '../../lib/protocol/errno.ts';
 import { withClient } from '../common.ts';
 import { BATCH_CLIENT_OPTIONS, runBatch, typedDash, withBatchOptions, type BatchArgs } from './put.ts';
@@ -31,6 +30,7 @@ export const getCommand: CommandModule<any, GetArgs> = {
     if (argv.tar === '' && !toStdout) throw new UsageError('--tar needs a file name or -');
     // The tracker answers first: an unreachable cluster is one error line, not one per file.
     await client.listGroups();
+    const { getFiles } = await import('../../lib/batch/get.ts');
     try {
       await runBatch(argv, 'get', toStdout, (ctx) => getFiles({
         client, sources: argv.sources, out: argv.out, tar: toStdout ? process.stdout : argv.tar,

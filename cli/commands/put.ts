@@ -1,7 +1,6 @@
 import process from 'node:process';
 import type { Argv, CommandModule } from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { putFiles } from '../../lib/batch/put.ts';
 import { BatchStats, createReporter, type BatchEvent, type BatchOp, type BatchSummary, type ReporterMode } from '../../lib/batch/progress.ts';
 import { defaultConcurrency } from '../../lib/batch/scheduler.ts';
 import { UsageError } from '../../lib/protocol/errno.ts';
@@ -121,6 +120,7 @@ export const putCommand: CommandModule<any, PutArgs> = {
     // One tracker query first: an unreachable cluster or an unknown group is one error line,
     // not thousands of failed files.
     await client.queryStore(argv.group);
+    const { putFiles } = await import('../../lib/batch/put.ts');
     await runBatch(argv, 'put', false, (ctx) => putFiles({
       client, sources: typedDash() && !argv.sources.includes('-') ? [...argv.sources, '-'] : argv.sources, manifest: argv.manifest, resume: argv.resume, group: argv.group,
       exclude: argv.exclude, concurrency: ctx.concurrency, retries: ctx.retries,

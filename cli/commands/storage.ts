@@ -3,7 +3,6 @@ import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../../lib/config/errors.ts';
 import { loadStorageConfig } from '../../lib/config/storage-config.ts';
 import { formatAddress } from '../../lib/protocol/ip.ts';
-import { StorageServer } from '../../lib/storage/storage-server.ts';
 import { createLogger, levelFromConf } from '../../lib/util/log.ts';
 import { printLine, withClient } from '../common.ts';
 import { failDaemon, runDaemon } from '../daemon.ts';
@@ -57,6 +56,8 @@ async function start(argv: StartArgs): Promise<void> {
   const log = createLogger('storage', process.env.FDFS_LOG_LEVEL ? undefined : levelFromConf(config.log_level));
   for (const w of warnings) log('warn', w);
 
+  // Loaded here, not at the top: every other `fdfs` command would pay for the storage's modules.
+  const { StorageServer } = await import('../../lib/storage/storage-server.ts');
   const server = new StorageServer(config, log, { listenPort, httpPort: argv['http-port'] });
   await runDaemon('storage', server, log, {
     stopping: 'finishing requests in flight, then stopping',

@@ -3,7 +3,6 @@ import type { Argv, CommandModule } from 'yargs';
 import { ConfigError } from '../../lib/config/errors.ts';
 import { loadTrackerConfig } from '../../lib/config/tracker-config.ts';
 import { formatAddress } from '../../lib/protocol/ip.ts';
-import { TrackerServer } from '../../lib/tracker/tracker-server.ts';
 import { createLogger, levelFromConf } from '../../lib/util/log.ts';
 import { failDaemon, runDaemon } from '../daemon.ts';
 
@@ -42,6 +41,8 @@ async function start(argv: StartArgs): Promise<void> {
   // Conf warnings (unknown keys, adjusted values) are shown whatever the log level.
   for (const w of warnings) process.stderr.write(`fdfs tracker: warning: ${w}\n`);
 
+  // Loaded here, not at the top: every other `fdfs` command would pay for the tracker's modules.
+  const { TrackerServer } = await import('../../lib/tracker/tracker-server.ts');
   const server = new TrackerServer(config, log, { httpPort: argv['http-port'] });
   await runDaemon('tracker', server, log, {
     stopping: 'finishing requests in flight, saving state, stopping',
