@@ -331,7 +331,9 @@ async function cStyleSender(): Promise<Row[]> {
     await startActive(t, c);
     await startActive(t, f);
     for (const s of [c, f]) {
-      const r = await cStyleRoundTrips(addr(s), GROUP, S[2]!, 500);
+      // The sender speaks as the other member: an fdfs storage takes sync commands only from the
+      // members of its group (a C storage takes them from anyone).
+      const r = await cStyleRoundTrips(addr(s), GROUP, s === c ? f.ip : c.ip, 500);
       const expected = new Map<string, Buffer | null>(r.files);
       const v = await converge([addr(s)], expected, 30_000);
       const took = r.ms.reduce((a, b) => a + b, 0) / 1000;
