@@ -4,6 +4,9 @@ import net from 'node:net';
 import path from 'node:path';
 import process from 'node:process';
 import { startDaemon, type Daemon } from '../../lib/util/daemon-process.ts';
+import { freePort, writeConf } from '../../test/helpers/cluster.ts';
+
+export { freePort };
 
 // Tracker and storage daemons of either kind, FastDFS 6.x (C, from PATH) or fdfs, for the interop
 // runs (bench/interop.ts). Each daemon has a fixed loopback address, a base path and a conf file
@@ -16,32 +19,6 @@ export type Kind = 'c' | 'fdfs';
 export function haveC(): boolean {
   const r = spawnSync('sh', ['-c', 'command -v fdfs_trackerd && command -v fdfs_storaged'], { encoding: 'utf8' });
   return r.status === 0;
-}
-
-/** A port free on every given address. */
-export async function freePort(hosts: string[]): Promise<number> {
-  for (let attempt = 0; attempt < 50; attempt++) {
-    const port = 20000 + Math.floor(Math.random() * 30000);
-    let ok = true;
-    for (const h of hosts) {
-      ok = await new Promise<boolean>((resolve) => {
-        const s = net.createServer();
-        s.once('error', () => resolve(false));
-        s.listen(port, h, () => s.close(() => resolve(true)));
-      });
-      if (!ok) break;
-    }
-    if (ok) return port;
-  }
-  throw new Error('no free port found');
-}
-
-function writeConf(file: string, entries: Record<string, string | number | boolean | string[]>): void {
-  const lines: string[] = [];
-  for (const [k, v] of Object.entries(entries)) {
-    for (const one of Array.isArray(v) ? v : [v]) lines.push(`${k} = ${typeof one === 'boolean' ? (one ? 'true' : 'false') : one}`);
-  }
-  fs.writeFileSync(file, lines.join('\n') + '\n');
 }
 
 async function waitListening(host: string, port: number, timeoutMs: number, child?: ChildProcess): Promise<void> {
