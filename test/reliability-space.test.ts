@@ -3,11 +3,11 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import { PacketServer, type Handler } from '../lib/net/packet-server.ts';
 import { CMD, STORAGE_STATUS } from '../lib/protocol/codes.ts';
-import { emptyStorageStat, encodeStorageBrief, type StorageBrief, type StorageStat } from '../lib/protocol/records.ts';
+import { encodeStorageBrief } from '../lib/protocol/records.ts';
 import { decodeDiskUsage, encodeChangePush, encodeJoinResponse, encodeParameters, type PathUsage } from '../lib/protocol/storage-tracker.ts';
-import type { ReporterHost } from '../lib/storage/reporter-host.ts';
 import { SpaceWatch } from '../lib/storage/space-watch.ts';
 import { TrackerReporter } from '../lib/storage/tracker-reporter.ts';
+import { FakeHost } from './helpers/fake-reporter-host.ts';
 
 // Issue 15 defect 7: a storage reports its space at once when it crosses the reserve, either way,
 // instead of at the next stat_report_interval (300 s by default).
@@ -34,31 +34,6 @@ test('SpaceWatch notices a crossing of the reserve either way, not changes on on
   assert.equal(crossings, 2, 'freed');
 });
 
-class Host implements ReporterHost {
-  groupName = 'group1';
-  port = 23000;
-  bindAddr = '';
-  storePathCount = 1;
-  subdirCountPerPath = 256;
-  uploadPriority = 10;
-  joinTime = 1_700_000_000;
-  upTime = 1_700_000_100;
-  serverId = '';
-  syncOldDone = true;
-  status: number = STORAGE_STATUS.INIT;
-  usage: PathUsage[] = [{ totalMb: 1000, freeMb: 600 }];
-  async diskUsage(): Promise<PathUsage[]> { return this.usage; }
-  stats(): StorageStat { return emptyStorageStat(); }
-  onMyIp(): void {}
-  onParameters(): void {}
-  onServerId(): void {}
-  onStorageIds(): void {}
-  onGroupMembers(_m: StorageBrief[]): void {}
-  onOwnStatus(s: number): void { this.status = s; }
-  onSyncSource(): void {}
-  async saveInitFlag(): Promise<void> {}
-}
-
 test('the reporter sends a disk report at once when the store path fills up and when it is freed', async () => {
   const reports: PathUsage[][] = [];
   const handlers = new Map<number, Handler<null>>();
@@ -78,7 +53,7 @@ test('the reporter sends a disk report at once when the store path fills up and 
   });
   const tracker = new PacketServer<null>({ name: 'fake-tracker', handlers, state: null, networkTimeout: 60, maxBodyLength: 1 << 20, closeOnEinval: false });
   const { port } = await tracker.listen(0, '127.0.0.1');
-  const host = new Host();
+  const host = new FakeHost({ syncOldDone: true });
   const reporter = new TrackerReporter(host, {
     tracker_servers: [{ hosts: ['127.0.0.1'], port }], heart_beat_interval: 30, stat_report_interval: 300, connect_timeout: 2, network_timeout: 5,
   }, undefined, { retryDelayMs: 50, connectRetryMs: 50, stopGraceMs: 500 });

@@ -9,18 +9,18 @@ import { CMD, FDFS_VERSION, STORAGE_STATUS } from '../lib/protocol/codes.ts';
 import { FdfsError } from '../lib/protocol/errno.ts';
 import { FieldReader, fixed } from '../lib/protocol/fields.ts';
 import {
-  STORAGE_STAT_LEN, decodeStorageBrief, decodeStorageStat, emptyStorageStat, encodeStorageBrief,
-  type StorageBrief, type StorageStat,
+  STORAGE_STAT_LEN, decodeStorageBrief, decodeStorageStat, encodeStorageBrief,
+  type StorageBrief,
 } from '../lib/protocol/records.ts';
 import {
   JOIN_FIXED_LEN, decodeDiskUsage, decodeGetMyIpRequest, decodeJoinRequest, decodeReportStatus, decodeSyncReport,
   decodeSyncSource, encodeChangePush, encodeJoinResponse, encodeParameters, encodeSyncSource,
-  type ChangePush, type PathUsage,
+  type ChangePush,
 } from '../lib/protocol/storage-tracker.ts';
-import type { ReporterHost } from '../lib/storage/reporter-host.ts';
 import { TrackerReporter, ownIdFromIps, type ReporterConfig, type TrackerReporterOptions } from '../lib/storage/tracker-reporter.ts';
 import { reportStatusToTrackers } from '../lib/storage/tracker-session.ts';
 import { haveCaptures, loadCapture, packetBody } from './helpers/captures.ts';
+import { FakeHost } from './helpers/fake-reporter-host.ts';
 
 // The storage's tracker side (PROTOCOL.md §4) against a fake tracker built on the real
 // PacketServer: a handler table with canned answers that records every request it gets.
@@ -141,42 +141,6 @@ class FakeTracker extends EventEmitter {
 
   /** Drop every connection, as a restarting tracker does. */
   dropAll(): void { for (const c of this.server.connections) c.destroy(); }
-}
-
-// ------------------------------------------------------------------ fake storage host
-
-class FakeHost implements ReporterHost {
-  groupName = 'group1';
-  port = 23000;
-  bindAddr = '';
-  storePathCount = 1;
-  subdirCountPerPath = 256;
-  uploadPriority = 10;
-  joinTime = 1_700_000_000;
-  upTime = 1_700_000_100;
-  serverId = '';
-  syncOldDone = false;
-  /** The .data_init_flag record (optional host member the reporter reads for 88). */
-  syncSource: { srcId: string; until: number } | null = null;
-  status: number = STORAGE_STATUS.INIT;
-  stat: StorageStat = emptyStorageStat();
-  usage: PathUsage[] = [{ totalMb: 1000, freeMb: 600 }];
-  readonly calls: Array<[string, unknown]> = [];
-
-  constructor(init: Partial<FakeHost> = {}) { Object.assign(this, init); }
-
-  async diskUsage(): Promise<PathUsage[]> { return this.usage; }
-  stats(): StorageStat { return structuredClone(this.stat); }
-  onMyIp(ips: string[]): void { this.calls.push(['onMyIp', ips]); }
-  onParameters(params: Map<string, string>): void { this.calls.push(['onParameters', params]); }
-  onServerId(id: string): void { this.calls.push(['onServerId', id]); }
-  onStorageIds(lines: string[]): void { this.calls.push(['onStorageIds', lines]); }
-  onGroupMembers(members: StorageBrief[], trackerAddress: string): void { this.calls.push(['onGroupMembers', { members, trackerAddress }]); }
-  onOwnStatus(status: number): void { this.status = status; this.calls.push(['onOwnStatus', status]); }
-  onSyncSource(src: { srcId: string; until: number } | null): void { this.calls.push(['onSyncSource', src]); }
-  async saveInitFlag(): Promise<void> { this.calls.push(['saveInitFlag', this.syncOldDone]); }
-
-  called(name: string): unknown[] { return this.calls.filter(([n]) => n === name).map(([, v]) => v); }
 }
 
 // ------------------------------------------------------------------ helpers

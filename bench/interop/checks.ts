@@ -7,6 +7,7 @@ import { crc32 } from '../../lib/protocol/crc32.ts';
 import { encodeFileHeader, makeSizeField } from '../../lib/protocol/filename.ts';
 import { decodeStorageStatRecords } from '../../lib/protocol/records.ts';
 import { encodeListStorageRequest } from '../../lib/protocol/storage-tracker.ts';
+import { waitFor } from '../../test/helpers/cluster.ts';
 import { readFrom, uploadTo, type Addr } from '../../test/helpers/replication.ts';
 
 // What the interop scenarios measure: member states from a tracker, which files every member
@@ -28,18 +29,9 @@ export async function sleep(ms: number): Promise<void> {
   await new Promise((r) => setTimeout(r, ms));
 }
 
-/** Poll until fn is truthy; throws with `what` after timeoutMs. */
-export async function until<T>(what: string, fn: () => Promise<T> | T, timeoutMs: number, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (e) { lastErr = e; }
-    await sleep(everyMs);
-  }
-  throw new Error(`timed out (${Math.round(timeoutMs / 1000)} s) waiting for ${what}${lastErr ? `: ${(lastErr as Error).message}` : ''}`);
+/** Poll until fn is truthy (the tests' waitFor, a 100 ms step: these waits are seconds long). */
+export function until<T>(what: string, fn: () => Promise<T> | T, timeoutMs: number, everyMs = 100): Promise<T> {
+  return waitFor(what, fn, timeoutMs, everyMs);
 }
 
 /** Waits until the member at `ip` is ACTIVE; returns when (ms since epoch). */
