@@ -64,11 +64,16 @@ function clientLoad(client: FdfsClient, workers = 2) {
       }
     }
   };
+  // Bounded even if nobody calls end(): the test's own timeout is well below this.
+  const deadline = Date.now() + 10 * 60_000;
   const loops = Array.from({ length: workers }, async (_, w) => {
-    for (let i = 0; !stop; i++) {
+    for (let i = 0; !stop && Date.now() < deadline; i++) {
       const data = Buffer.from(`worker ${w} file ${i} ${'x'.repeat(i % 50)}`);
       const id = await once('upload', () => client.upload(data, { ext: 'txt' }));
       ops++;
+      // A failing client (closed when the test failed) rejects without I/O: yield to the event
+      // loop, or this loop would run on microtasks alone and starve the timers that end the test.
+      if (!id) await new Promise((r) => setTimeout(r, 10));
       if (id) acked.set(id, data);
       const ids = [...acked.keys()];
       const pick = ids[(i * 7 + w) % ids.length];
@@ -103,14 +108,16 @@ test('two trackers: kill -9 of the leader under client load; the other leads, th
   const c = await startTrackerCluster({ trackers: 2, storages: 2 });
   const client = new FdfsClient({ trackers: c.trackerAddrs, connectTimeout: 2, networkTimeout: 5 });
   let watch: ReturnType<typeof splitBrainWatch> | undefined;
+  let load: ReturnType<typeof clientLoad> | undefined;
   try {
     const leader = await agreedLeader(c.trackerAddrs);
     for (const a of c.trackerAddrs) await activeOn(a, 2);
     const li = c.trackerAddrs.indexOf(leader);
     const other = c.trackerAddrs[1 - li]!;
     watch = splitBrainWatch(c.trackerAddrs);
-    const load = clientLoad(client);
-    await waitFor('some load', () => load.ops >= 10, 15000);
+    const running = clientLoad(client);
+    load = running;
+    await waitFor('some load', () => running.ops >= 10, 15000);
 
     await c.killTracker(li);
     const killedAt = Date.now();
@@ -119,16 +126,17 @@ test('two trackers: kill -9 of the leader under client load; the other leads, th
     // Nominal: three pings a second apart, then one round (≈ 4 s); generous for a loaded CI machine.
     assert.ok(took < 10000, `new leader after ${took} ms`);
     t.diagnostic(`new leader ${took} ms after kill -9`);
-    const opsAtElection = load.ops;
-    await waitFor('load goes on under the new leader', () => load.ops >= opsAtElection + 10, 15000);
+    const opsAtElection = running.ops;
+    await waitFor('load goes on under the new leader', () => running.ops >= opsAtElection + 10, 15000);
 
     await c.startTracker(li);
     await waitFor('the restarted tracker follows', async () => (await leaderSeenBy(leader)) === other, 20000, 100);
     await activeOn(leader, 2);
-    const opsAfterRestart = load.ops;
-    await waitFor('load goes on after the restart', () => load.ops >= opsAfterRestart + 10, 15000);
+    const opsAfterRestart = running.ops;
+    await waitFor('load goes on after the restart', () => running.ops >= opsAfterRestart + 10, 15000);
 
-    const { acked, failures, retries } = await load.end();
+    load = undefined;
+    const { acked, failures, retries } = await running.end();
     assert.deepEqual(failures, [], 'no operation failed twice');
     assert.ok(acked.size >= 15, `${acked.size} uploads acknowledged (${retries} retried)`);
     t.diagnostic(`${acked.size} uploads acknowledged, ${retries} operations retried once`);
@@ -138,6 +146,8 @@ test('two trackers: kill -9 of the leader under client load; the other leads, th
     assert.ok(longest <= 2000, `trackers named different leaders for ${longest} ms: ${seen.slice(0, 5).join('; ')}`);
     await readAll(client, acked);
   } finally {
+    // Stop the load before closing its client (an assertion above may have thrown).
+    await load?.end();
     await watch?.end();
     await client.close();
     await c.stop();
