@@ -5,6 +5,7 @@ import { CMD, GROUP_NAME_LEN } from '../lib/protocol/codes.ts';
 import { ERRNO, FdfsError } from '../lib/protocol/errno.ts';
 import { fixed, i64 } from '../lib/protocol/fields.ts';
 import type { BinlogOp, BinlogRecord } from '../lib/storage/binlog.ts';
+import type { LocatedFile } from '../lib/storage/handlers/common.ts';
 import { SYNC_NO_CONTENT_STATUS, encodeSyncDelete, encodeSyncFile, encodeSyncPair, encodeSyncRange } from '../lib/storage/sync/codec.ts';
 import type { Snapshot } from '../lib/storage/sync/content-snapshot.ts';
 import { pushRecord } from '../lib/storage/sync/plan-runner.ts';
@@ -24,29 +25,29 @@ const TS = 1_700_000_000;
 
 type Entry = Buffer | { link: string; target: string } | 'dir';
 
-/** A disk of logic names; `invalid` names have no path (the real view logs them). */
+/** A disk of logic names; `invalid` names cannot be located (the real view logs them). */
 function disk(files: Record<string, Entry>, invalid: string[] = []): LocalView {
-  const at = (p: string) => files[p.slice('/store/'.length)];
-  const bytes = (p: string): Buffer | null => {
-    const e = at(p);
+  const at = (f: LocatedFile) => files[f.logicName];
+  const bytes = (f: LocatedFile): Buffer | null => {
+    const e = at(f);
     if (e === undefined || e === 'dir') return null;
     if (Buffer.isBuffer(e)) return e;
     const t = files[e.target];
     return Buffer.isBuffer(t) ? t : null;
   };
   return {
-    path: (name) => (invalid.includes(name) ? null : `/store/${name}`),
-    snapshot(p, offset = 0, length?): Snapshot | null {
-      const b = bytes(p);
+    file: (name) => (invalid.includes(name) ? null : { logicName: name, path: `/store/${name}` } as LocatedFile),
+    snapshot(f, offset = 0, length?): Snapshot | null {
+      const b = bytes(f);
       if (!b) return null;
       if (length === undefined) return { size: b.length, content: { data: b, length: b.length } };
       if (offset + length > b.length) return null;
       return { size: length, content: { data: b.subarray(offset, offset + length), length } };
     },
-    isFile: async (p) => Buffer.isBuffer(at(p)),
-    exists: async (p) => at(p) !== undefined,
-    linkTarget: async (p) => {
-      const e = at(p);
+    isFile: async (f) => Buffer.isBuffer(at(f)),
+    exists: async (f) => at(f) !== undefined,
+    linkTarget: async (f) => {
+      const e = at(f);
       return e !== undefined && typeof e === 'object' && 'link' in e ? e.link : null;
     },
   };

@@ -1,5 +1,6 @@
 import type { Buffer } from 'node:buffer';
 import type { BinlogRecord } from '../binlog.ts';
+import type { LocatedFile } from '../handlers/common.ts';
 import type { Content, Snapshot } from './content-snapshot.ts';
 import type { SyncReply } from './sync-channel.ts';
 
@@ -53,18 +54,21 @@ export interface RuleState {
   peerCaps: number | null;
 }
 
-/** This storage's files as the rules see them (local-files.ts; a fake in unit tests). */
+/**
+ * This storage's files as the rules see them (local-files.ts; a fake in unit tests), addressed as
+ * the storage engine addresses them (a located logic name: lib/storage/engine FileRef).
+ */
 export interface LocalView {
-  /** Physical path of a logic name of our binlog, or null when no file can have it (an invalid name is logged). */
-  path(name: string): string | null;
+  /** A logic name of our binlog located, or null when no file can have it (an invalid name is logged). */
+  file(name: string): LocatedFile | null;
   /** Content-snapshot.ts snapshot(): the bytes to send, or null when missing or too short. */
-  snapshot(p: string, offset?: number, length?: number): Snapshot | null;
+  snapshot(f: LocatedFile, offset?: number, length?: number): Snapshot | null;
   /** A regular file is there. */
-  isFile(p: string): Promise<boolean>;
+  isFile(f: LocatedFile): Promise<boolean>;
   /** Anything is there (lstat: a dangling link counts). */
-  exists(p: string): Promise<boolean>;
+  exists(f: LocatedFile): Promise<boolean>;
   /** The logic name a symbolic link points to ('' when outside the store paths), null when it is no link. */
-  linkTarget(p: string): Promise<string | null>;
+  linkTarget(f: LocatedFile): Promise<string | null>;
 }
 
 export type SenderRule = (rec: BinlogRecord, state: Readonly<RuleState>, local: LocalView) => Plan | Promise<Plan>;

@@ -14,8 +14,8 @@ import { SKIP, type LocalView, type Plan, type RuleState, type SendPlan } from '
  * size ⇒ a create without content, another size ⇒ an update with it.
  */
 export function createRule(rec: BinlogRecord, state: Readonly<RuleState>, local: LocalView): Plan {
-  const p = local.path(rec.name);
-  const st = p ? local.snapshot(p) : null;
+  const f = local.file(rec.name);
+  const st = f ? local.snapshot(f) : null;
   if (!st) return SKIP;
   // Only for names our QUERY_FILE_INFO decodes: others would get EINVAL, which closes the connection.
   if (!state.peerHasFiles || !decodeFileName(rec.name)) return createPlan(rec, state.group, st, 'content');

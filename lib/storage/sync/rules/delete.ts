@@ -6,8 +6,8 @@ import { SKIP, type LocalView, type Plan, type RuleState } from '../sender-plan.
 
 /** PROTOCOL.md §5.3 (records D, d): skipped when the name exists here again; ENOENT is success. */
 export async function deleteRule(rec: BinlogRecord, state: Readonly<RuleState>, local: LocalView): Promise<Plan> {
-  const p = local.path(rec.name);
-  if (!p || await local.exists(p)) return SKIP;
+  const f = local.file(rec.name);
+  if (!f || await local.exists(f)) return SKIP;
   return {
     kind: 'send', cmd: CMD.SYNC_DELETE_FILE, fixed: encodeSyncDelete(state.group, rec.name, rec.timestamp), name: rec.name,
     replies: { 0: { done: 0 }, [ERRNO.ENOENT]: { done: 0 } },

@@ -13,10 +13,10 @@ import { createRule } from './create.ts';
  * link's name: the same bytes for every reader, at the cost of the space of one more file).
  */
 export async function linkRule(rec: BinlogRecord, state: Readonly<RuleState>, local: LocalView): Promise<Plan> {
-  const p = local.path(rec.name);
-  if (!p) return SKIP;
+  const f = local.file(rec.name);
+  if (!f) return SKIP;
   if (state.peerCaps === 0) return createRule(rec, state, local);
-  const here = await local.linkTarget(p);
+  const here = await local.linkTarget(f);
   // The link is gone here (deleted later): nothing to create.
   if (here === null) return SKIP;
   const target = rec.extra || here;

@@ -12,11 +12,11 @@ import { updateRule } from './update.ts';
  */
 export function rangeRule(rec: BinlogRecord, state: Readonly<RuleState>, local: LocalView): Plan {
   const nums = rangeNumbers(rec);
-  const p = local.path(rec.name);
+  const f = local.file(rec.name);
   if (!nums) return lacksNumbers(rec);
-  if (!p) return SKIP;
+  if (!f) return SKIP;
   const [offset, length] = nums;
-  const range = local.snapshot(p, offset, length);
+  const range = local.snapshot(f, offset, length);
   if (!range) return updateRule(rec, state, local);
   return {
     kind: 'send', cmd: rec.op === 'A' ? CMD.SYNC_APPEND_FILE : CMD.SYNC_MODIFY_FILE,

@@ -10,9 +10,9 @@ import { SKIP, lacksNumbers, rangeNumbers, type LocalView, type Plan, type RuleS
  */
 export async function truncateRule(rec: BinlogRecord, state: Readonly<RuleState>, local: LocalView): Promise<Plan> {
   const nums = rangeNumbers(rec);
-  const p = local.path(rec.name);
+  const f = local.file(rec.name);
   if (!nums) return lacksNumbers(rec);
-  if (!p || !await local.isFile(p)) return SKIP;
+  if (!f || !await local.isFile(f)) return SKIP;
   return {
     kind: 'send', cmd: CMD.SYNC_TRUNCATE_FILE, fixed: encodeSyncRange(state.group, rec.name, nums[0], nums[1], rec.timestamp), name: rec.name,
     replies: { 0: { done: 0 }, [ERRNO.EEXIST]: { done: 0 }, [ERRNO.ENOENT]: { resend: 'update' } },

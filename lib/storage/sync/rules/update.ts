@@ -6,8 +6,8 @@ import { SKIP, type LocalView, type Plan, type RuleState } from '../sender-plan.
 
 /** PROTOCOL.md §5.2 UPDATE (records U, u, and the resend of §5.4): the whole file as it is now. */
 export function updateRule(rec: BinlogRecord, state: Readonly<RuleState>, local: LocalView): Plan {
-  const p = local.path(rec.name);
-  const st = p ? local.snapshot(p) : null;
+  const f = local.file(rec.name);
+  const st = f ? local.snapshot(f) : null;
   if (!st) return SKIP;
   return {
     kind: 'send', cmd: CMD.SYNC_UPDATE_FILE, fixed: encodeSyncFile(state.group, rec.name, st.size, rec.timestamp),
