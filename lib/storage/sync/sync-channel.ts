@@ -1,9 +1,9 @@
 import { Buffer } from 'node:buffer';
-import fs from 'node:fs/promises';
 import { ClientConnection } from '../../net/client-connection.ts';
 import { CMD, HEADER_LEN, commandName } from '../../protocol/codes.ts';
 import { FdfsError, toFdfsError } from '../../protocol/errno.ts';
 import { decodeHeader, encodeHeader } from '../../protocol/header.ts';
+import { sendFileRange, type Content } from './content-snapshot.ts';
 
 // One sync connection to a peer storage (PROTOCOL.md §5), pipelined when the peer takes it:
 // requests are written in order without waiting for the previous answer, and answers are matched
@@ -13,16 +13,11 @@ import { decodeHeader, encodeHeader } from '../../protocol/header.ts';
 // loop leaves a request that arrived before its previous answer went out unread until more bytes
 // arrive (docs/replication.md "C peers").
 
-/** File content to send after a request's fixed part: bytes in hand, or a range streamed from a file. */
-export type ContentSource = { data: Buffer; length: number } | { path: string; offset: number; length: number };
-
 export interface SyncReply {
   status: number;
   body: Buffer;
 }
 
-/** Disk read size for content (STYLE.md: 256 KiB – 1 MiB keeps loopback throughput up). */
-const READ_CHUNK = 256 * 1024;
 /** A status-0 answer may carry a body (6.16.1 echoes SYNC_RENAME requests, captures/README.md #1). */
 const MAX_REPLY_BODY = 64 * 1024;
 
@@ -94,7 +89,7 @@ export class SyncChannel {
    * written strictly in call order); `reply` resolves with the status and body of its answer.
    * Transport failures reject both and break the channel.
    */
-  request(cmd: number, fixedPart: Buffer, opts: { status?: number; content?: ContentSource } = {}): { sent: Promise<void>; reply: Promise<SyncReply> } {
+  request(cmd: number, fixedPart: Buffer, opts: { status?: number; content?: Content } = {}): { sent: Promise<void>; reply: Promise<SyncReply> } {
     if (this.failure) {
       const f = Promise.reject(this.failure);
       f.catch(() => {});
@@ -122,7 +117,7 @@ export class SyncChannel {
   }
 
   /** Send one request and wait for its answer. */
-  call(cmd: number, fixedPart: Buffer, opts: { status?: number; content?: ContentSource } = {}): Promise<SyncReply> {
+  call(cmd: number, fixedPart: Buffer, opts: { status?: number; content?: Content } = {}): Promise<SyncReply> {
     return this.request(cmd, fixedPart, opts).reply;
   }
 
@@ -136,39 +131,18 @@ export class SyncChannel {
     this.conn.destroy();
   }
 
-  private async writeRequest(cmd: number, fixedPart: Buffer, status: number, content?: ContentSource): Promise<void> {
+  private async writeRequest(cmd: number, fixedPart: Buffer, status: number, content?: Content): Promise<void> {
     const socket = this.conn.socket;
     const length = fixedPart.length + (content?.length ?? 0);
     if (this.waiters.length > 0) socket.setTimeout(this.opts.networkTimeout * 1000);
     socket.cork();
     const pending = [this.conn.write(encodeHeader(length, cmd, status)), this.conn.write(fixedPart)];
+    // Content in hand goes out with its header in one write; a file range follows, read in chunks.
+    if (content && 'data' in content && content.length > 0) pending.push(this.conn.write(content.data));
     socket.uncork();
     // Promise.all: on a closed socket every write rejects, and each rejection needs a handler.
     await Promise.all(pending);
-    if (!content || content.length === 0) return;
-    if ('data' in content) {
-      const p = this.conn.write(content.data);
-      if (p) await p;
-      return;
-    }
-    const fh = await fs.open(content.path, 'r');
-    try {
-      let pos = content.offset;
-      let left = content.length;
-      while (left > 0) {
-        const want = Math.min(READ_CHUNK, left);
-        const buf = Buffer.allocUnsafe(want);
-        const { bytesRead } = await fh.read(buf, 0, want, pos);
-        // The file shrank under us: the package cannot be completed, only the connection cut.
-        if (bytesRead === 0) throw new FdfsError('EIO', `file shrank while being sent (${left} bytes missing)`, { subject: content.path });
-        pos += bytesRead;
-        left -= bytesRead;
-        const p = this.conn.write(bytesRead === want ? buf : buf.subarray(0, bytesRead));
-        if (p) await p;
-      }
-    } finally {
-      await fh.close().catch(() => {});
-    }
+    if (content && 'path' in content) await sendFileRange(socket, content);
   }
 
   /** Read answers while requests are waiting for them. */
