@@ -78,6 +78,23 @@ export interface EngineStat {
 export interface StatOptions {
   /** Follow a link to what it points at (stat, not lstat). Default false. */
   follow?: boolean;
+  /**
+   * A hint that the caller is on a small-file fast path: the engine may answer with synchronous
+   * calls (a page-cached lookup costs less than a thread-pool round trip). Default false.
+   */
+  quick?: boolean;
+}
+
+export interface SweepOptions {
+  /** Files modified at or after this time (ms) are kept: requests of this process may own them. */
+  startedMs: number;
+  /**
+   * false: only what is cheap to scan (plain: the `data/` directories themselves, where incoming
+   * sync content waits, PROTOCOL.md §5.2), awaited before the storage serves. true: everything
+   * (plain: every `data/HH/HH`, 65,536 directories per store path at the default layout), run in
+   * the background after start-up.
+   */
+  deep: boolean;
 }
 
 /** Content to be stored under a name the engine chooses (UPLOAD 11/23, the content of a linked slave). */
@@ -265,9 +282,8 @@ export interface StorageEngine {
   crc32(file: FileRef): Promise<number>;
 
   /**
-   * Start-up: remove what a crash (kill -9) left of content that was never committed. Files
-   * modified at or after `startedMs` are left alone: they may belong to requests of this process.
-   * Returns how many went.
+   * Start-up: remove what a crash (kill -9) left of content that was never committed (the storage
+   * calls it twice: deep false before serving, deep true in the background). Returns how many went.
    */
-  sweep(opts: { startedMs: number }): Promise<number>;
+  sweep(opts: SweepOptions): Promise<number>;
 }
