@@ -9,11 +9,11 @@ import type { StorePaths } from '../store-paths.ts';
 // can never be read, deleted or replicated through the protocol.
 //
 // Two places, by design:
-// - content under a new name (UPLOAD 11/23/21) waits in its final sub-directory as `.<16 hex>.tmp`
-//   (§6.5: the last step is a rename inside one directory);
-// - content a peer pushes (SYNC_CREATE/UPDATE 16/18) waits in `<store path>/data/.cp<seq>.tmp`, as
-//   the C storage does (PROTOCOL.md §5.2); the data directory is one readdir, so start-up clears
-//   those before it serves.
+// - content under a name the engine builds (UPLOAD 11/23, a linked slave's content) waits in its
+//   final sub-directory as `.<16 hex>.tmp` (§6.5: the last step is a rename inside one directory);
+// - content under a name the request carries (SYNC_CREATE/UPDATE 16/18, a slave 21) waits in
+//   `<store path>/data/.cp<seq>.tmp`, as the C storage does for sync (PROTOCOL.md §5.2); the data
+//   directory is one readdir, so start-up clears those before it serves.
 
 /** `.<16 hex>.tmp` in a sub-directory. */
 export const NEW_FILE_TEMP = /^\.[0-9a-f]{16}\.tmp$/;

@@ -1,11 +1,7 @@
 import type { Request } from '../../net/packet-server.ts';
 import type { ContentSource } from '../engine/engine.ts';
-import { writeAll } from '../../util/write-all.ts';
 
-// What the handlers that move content share besides the engine. writeAll itself lives in lib/util,
-// as the client's batch download writes the same way.
-
-export { writeAll };
+// A request body as the storage engine reads content (lib/storage/engine/engine.ts ContentSource).
 
 /** The rest of a request's body as the engine's content source (no copy: reads go straight to the socket reader). */
 export function contentOf(req: Request): ContentSource {
