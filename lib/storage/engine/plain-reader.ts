@@ -31,7 +31,7 @@ export class PlainReader implements ContentReader {
   }
 
   stream(position: number, length: number): AsyncIterable<Buffer> {
-    return { [Symbol.asyncIterator]: () => new RangeIterator(this, position, length) };
+    return new RangeIterator(this, position, length);
   }
 
   /** One chunk at `pos` (a fresh buffer: the socket may still hold the previous one). */
@@ -62,7 +62,7 @@ export class PlainReader implements ContentReader {
  * Read-ahead by one: next() hands out the chunk read before and starts reading the one after, so
  * the disk works while the consumer awaits its socket write; at most two chunks are alive.
  */
-class RangeIterator implements AsyncIterator<Buffer> {
+class RangeIterator implements AsyncIterableIterator<Buffer> {
   private pending: Promise<Buffer> | null = null;
 
   constructor(private readonly reader: PlainReader, private pos: number, private left: number) {
@@ -80,6 +80,10 @@ class RangeIterator implements AsyncIterator<Buffer> {
     // A rejected read must not go unhandled while the consumer waits on its socket.
     p.catch(() => {});
     return p;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
   }
 
   async next(): Promise<IteratorResult<Buffer>> {

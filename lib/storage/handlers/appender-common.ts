@@ -38,7 +38,7 @@ export async function withAppender<T>(ctx: StorageContext, logicName: string, fn
     if (!decodeFileName(logicName)?.isAppender) {
       throw new FdfsError('EINVAL', 'not an appender file (only files uploaded as appender can be changed)', { subject: logicName });
     }
-    return fn({ ...f, size: st.size });
+    return fn({ logicName: f.logicName, parsed: f.parsed, path: f.path, size: st.size });
   });
 }
 
