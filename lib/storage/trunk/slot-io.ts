@@ -34,7 +34,8 @@ function ioError(err: unknown, what: string, subject: string): FdfsError {
   return new FdfsError(name, `${what}: ${(err as Error).message}`, { subject, cause: err });
 }
 
-function readFullySync(fd: number, buf: Buffer, position: number): number {
+/** Reads until `buf` is full or the file ends; returns the bytes read. */
+export function readFullySync(fd: number, buf: Buffer, position: number): number {
   let n = 0;
   while (n < buf.length) {
     const got = fsSync.readSync(fd, buf, n, buf.length - n, position + n);
@@ -89,6 +90,8 @@ function checkFits(file: string, slot: TrunkSlot, size: number): void {
 export interface SlotWriteOptions {
   /** §11.2 step 2: refuse with EEXIST unless the slot is unused (§11.4). Sync receivers skip it (§11.11). */
   checkUnused: boolean;
+  /** Called after each disk write of a streamed content with the bytes it wrote. */
+  onWritten?: (n: number) => void;
 }
 
 function openForWrite(file: string): number {
@@ -173,6 +176,7 @@ export async function writeContentStream(
         crc.update(chunk);
         await writeAll(fh, [chunk], slot.offset + TRUNK_HEADER_LEN + written);
         written += chunk.length;
+        opts.onWritten?.(chunk.length);
       }
       if (written !== size) throw new FdfsError('EINVAL', `content ended after ${written} of ${size} bytes`, { subject: file });
       return crc.digest();
