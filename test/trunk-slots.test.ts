@@ -11,7 +11,7 @@ import {
   TRUNK_LOGIC_LEN, buildLogicName, decodeFileName, isTrunkLogicName, makeSizeField, slaveFileName,
 } from '../lib/protocol/filename.ts';
 import { StorePaths } from '../lib/storage/store-paths.ts';
-import { ensureTrunkFile, trunkFilePath } from '../lib/storage/trunk/local-trunk-file.ts';
+import { ensureTrunkFile, trunkFilePath } from '../lib/storage/trunk/trunk-file.ts';
 import {
   SLOT_TYPE_FILE, SLOT_TYPE_LINK, checkSlotHeader, decodeSlotHeader, encodeSlotHeader, isSlotUnused,
 } from '../lib/storage/trunk/slot-header.ts';

@@ -11,7 +11,7 @@ import {
 import { TRUNK_HEADER_LEN, type TrunkSlot } from './types.ts';
 
 // Reading and writing one slot of a trunk file (PROTOCOL.md §11.2 step 3, §11.4, §11.11). Every
-// function takes the trunk file's path (local-trunk-file.ts) and the slot; none talks to the
+// function takes the trunk file's path (trunk-file.ts) and the slot; none talks to the
 // allocator. Headers and small contents use synchronous calls: 24 bytes cost less than a
 // thread-pool round trip (the same trade as the plain engine's small-file writer).
 

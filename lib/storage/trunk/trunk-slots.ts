@@ -1,7 +1,7 @@
 import type { Buffer } from 'node:buffer';
 import { FdfsError } from '../../protocol/errno.ts';
 import type { StorePaths } from '../store-paths.ts';
-import { ensureTrunkFile, trunkFilePath } from './local-trunk-file.ts';
+import { ensureTrunkFile, trunkFilePath } from './trunk-file.ts';
 import { SLOT_TYPE_FILE, type SlotType } from './slot-header.ts';
 import { checkSlotSync, readSlotContentSync, writeSlotSync, zeroSlot } from './slot-io.ts';
 import { fitsSlot, type TrunkFileName } from './trunk-name.ts';
