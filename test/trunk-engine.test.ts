@@ -196,6 +196,8 @@ test('§11.2: a small upload goes into a slot, named from its location; read bac
 
 test('§11.2: S + 24 ≤ slot_max_size decides; empty files too; appenders, unpackable and trunk-off go to the plain engine', async (t) => {
   const m = await member(t, { trunk: params({ slotMaxSize: 64 * 1024 }) });
+  assert.equal(m.engine.packs(64 * 1024 - 24), true);
+  assert.equal(m.engine.packs(64 * 1024 - 23), false);
   const fit = await upload(m, content(64 * 1024 - 24));
   assert.equal(decodeFileName(fit)!.isTrunk, true);
   const empty = await upload(m, Buffer.alloc(0), '');

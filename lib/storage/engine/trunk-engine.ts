@@ -110,13 +110,21 @@ export class TrunkEngine implements StorageEngine {
 
   // ---- new content and replicas ----------------------------------------------------------------
 
+  /**
+   * §11.2: whether an UPLOAD_FILE (11) of `size` content bytes goes into a slot right now. The
+   * upload handler skips the free-space/reserve check for those (the tracker's store-path choice
+   * already counted trunk free space, §8.1, §8.3).
+   */
+  packs(size: number): boolean {
+    const params = this.opts.trunk();
+    return params !== undefined && size + TRUNK_HEADER_LEN <= params.slotMaxSize;
+  }
+
   async receive(src: ContentSource, target: ReceiveTarget, opts: ReceiveOptions): Promise<IncomingFile> {
     if (target.to === 'new') {
       const params = this.opts.trunk();
       // §11.2: only UPLOAD_FILE contents with S + 24 ≤ slot_max_size; S = 0 qualifies.
-      if (params && target.packable && opts.size + TRUNK_HEADER_LEN <= params.slotMaxSize) {
-        return this.receiveIntoSlot(src, target, opts, params);
-      }
+      if (params && target.packable && this.packs(opts.size)) return this.receiveIntoSlot(src, target, opts, params);
       return this.plain.receive(src, target, opts);
     }
     const name = parseTrunkName(target.file.logicName);
