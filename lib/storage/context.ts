@@ -4,6 +4,7 @@ import type { FileSource } from '../protocol/filename.ts';
 import { emptyStorageStat, type StatCounter, type StorageStat } from '../protocol/records.ts';
 import type { Logger } from '../util/log.ts';
 import type { BinlogWriter } from './binlog.ts';
+import type { StorageEngine } from './engine/engine.ts';
 import type { FileLocks } from './file-locks.ts';
 import type { FileNameGenerator } from './file-names.ts';
 import type { MetadataStore } from './metadata-store.ts';
@@ -80,6 +81,8 @@ export interface StorageContext {
   readonly counters: StorageCounters;
   readonly params: TrackerParameters;
   readonly log: Logger;
+  /** Where file content lives (lib/storage/engine/engine.ts): handlers reach the disk only through it. */
+  readonly engine: StorageEngine;
   /** fsync_after_written_bytes (0 = never). */
   readonly fsyncAfterBytes: number;
   /** Logic names being finalised right now, so two uploads never claim the same name (§6.5). */

@@ -32,7 +32,9 @@ import { MetadataStore } from './metadata-store.ts';
 import type { ReporterHost } from './reporter-host.ts';
 import { readStatFile, writeStatFile } from './stat-file.ts';
 import { StorePaths } from './store-paths.ts';
-import { sweepUploadTemps } from './upload-temp-sweep.ts';
+import { PlainEngine } from './engine/plain-engine.ts';
+import type { StorageEngine } from './engine/engine.ts';
+import { ioEvent } from './io-events.ts';
 import { DiskRecovery, markRecoveryPending, storePathsToRecover } from './recovery/disk-recovery.ts';
 import { SyncReceiver } from './sync/receiver.ts';
 import { SyncManager, type SyncReporter } from './sync/sync-manager.ts';
@@ -145,8 +147,12 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
   private membersAsk: Promise<void> | null = null;
   private membersAskedAt = 0;
   private membersWait: Promise<void> | null = null;
-  /** The background removal of upload temp files a kill -9 left (tests await it). */
+  /** The background removal of upload temp files a kill -9 left (the engine's deep sweep; tests await it). */
   uploadTempSweep: Promise<number> = Promise.resolve(0);
+  /** Where file content lives (lib/storage/engine): built once the name generator exists. */
+  private _engine: PlainEngine | null = null;
+  /** The handlers' context, the source of their I/O events (set when listening). */
+  private handlerCtx: StorageContext | null = null;
   /** Prometheus metrics fed by the request events (lib/util/events.ts). */
   readonly metrics = new RequestMetrics('storage');
   private http: HttpServer | null = null;
@@ -518,8 +524,7 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
     for (const i of this.recoverPaths) await markRecoveryPending(storePaths.dataDir(i));
     this.syncReceiver = new SyncReceiver(this.syncDir, this.log.child('sync-in'));
     await this.syncReceiver.load();
-    await this.syncReceiver.removeLeftovers(c.store_paths.map((_, i) => storePaths.dataDir(i)));
-    this.uploadTempSweep = sweepUploadTemps(storePaths, Date.now(), this.log.child('upload-sweep'));
+    const startedMs = Date.now();
     if (c.check_store_path_mark) await this.checkStorePathMarks();
     if (firstStart) await this.saveInitFlag();
 
@@ -533,6 +538,32 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
       rotateCount: c.file_distribute_rotate_count,
       cursor: saved?.dist,
     });
+    this._engine = new PlainEngine({
+      storePaths,
+      names: this._names,
+      fsyncAfterBytes: c.fsync_after_written_bytes,
+      io: (op, phase) => { if (this.handlerCtx) ioEvent(this.handlerCtx, op, phase); },
+    });
+    // What a kill -9 left of content never committed: incoming sync files before serving (one
+    // readdir per store path), uploads' temp files in the background (every data/HH/HH).
+    const incoming = await this._engine.sweep({ startedMs, deep: false }).catch((err: Error) => {
+      this.log('warn', `cannot sweep incoming temp files: ${err.message}`);
+      return 0;
+    });
+    if (incoming > 0) this.log('info', `removed ${incoming} partial incoming sync file(s) left by a crash`);
+    const sweepLog = this.log.child('upload-sweep');
+    this.uploadTempSweep = this._engine.sweep({ startedMs, deep: true }).then((n) => {
+      if (n > 0) sweepLog('info', `removed ${n} partial upload(s) left by a crash`);
+      return n;
+    }, (err: Error) => {
+      sweepLog('warn', `cannot sweep upload temp files: ${err.message}`);
+      return 0;
+    });
+  }
+
+  get engine(): StorageEngine {
+    if (!this._engine) throw new Error('storage server not started');
+    return this._engine;
   }
 
   /**
@@ -576,14 +607,16 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
       counters: this.counters,
       params: this.params,
       log: this.log.child('handlers'),
+      engine: this.engine,
       fsyncAfterBytes: c.fsync_after_written_bytes,
-      claimedNames: new Set<string>(),
+      claimedNames: this._engine!.claimedNames,
       fileLocks: new FileLocks(),
       sourceIpOf: (s) => this.sourceIpOf(s),
       sync: this.syncReceiver ?? undefined,
       syncStatus: () => this.syncManager ? this.syncManager.status() : Promise.resolve([]),
       isGroupMember: this.options.reporter === false ? undefined : (ip) => this.isGroupMember(ip),
     };
+    this.handlerCtx = ctx;
     this.server = new PacketServer<StorageContext>({
       name: 'storage',
       // Requests that arrive during the start-up exchange with the trackers wait for it.

@@ -6,8 +6,6 @@ import path from 'node:path';
 
 /** `<file>.tmp` and `<file>.<pid>.<random>.tmp`, as writeFileAtomic and the tracker write them. */
 export const STATE_TEMP = /\.tmp$/;
-/** Upload temp files `.<16 hex>.tmp` (lib/storage/handlers/new-file.ts). */
-export const UPLOAD_TEMP = /^\.[0-9a-f]{16}\.tmp$/;
 
 export interface SweepOptions {
   /** Only names matching this are removed. */

@@ -1,5 +1,4 @@
 import { Buffer } from 'node:buffer';
-import fs from 'node:fs/promises';
 import { FdfsError } from '../../protocol/errno.ts';
 import { FieldReader } from '../../protocol/fields.ts';
 import type { Request } from '../../net/packet-server.ts';
@@ -30,14 +29,13 @@ export async function appendFile(req: Request, ctx: StorageContext): Promise<Buf
       return Buffer.alloc(0);
     }
     // Like the C server's clean-up: a cut-off append is taken back, the file keeps its old size.
-    const { received, mtime } = await writeIntoAppender(req, ctx, f, f.size,
-      (fh) => fh.truncate(f.size).catch(() => {}));
+    const { received, mtime } = await writeIntoAppender(req, ctx, f, f.size, f.size);
     try {
       // §3.9 / §7.2: `A <name> <old_size> <bytes>`, timestamp = the new mtime.
       await ctx.binlog.append({ timestamp: mtime, op: 'A', name: logicName, extra: `${f.size} ${bytes}` });
     } catch (err) {
       // Unlogged bytes would never reach the replicas: undo them and report the failure.
-      await fs.truncate(f.path, f.size).catch(() => {});
+      await ctx.engine.truncate(f, f.size).catch(() => {});
       throw err;
     }
     req.contentBytes = received;

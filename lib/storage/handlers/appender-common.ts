@@ -1,12 +1,12 @@
-import fs from 'node:fs/promises';
 import { MAX_FILENAME_LEN } from '../../protocol/codes.ts';
 import { FdfsError } from '../../protocol/errno.ts';
 import { decodeFileName } from '../../protocol/filename.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
 import { ioEvent } from '../io-events.ts';
-import { fsError, locate, lstatFile, type LocatedFile } from './common.ts';
-import { receiveInto } from './io.ts';
+import type { WriteOptions } from '../engine/engine.ts';
+import { locate, statFile, type LocatedFile } from './common.ts';
+import { contentOf } from './io.ts';
 
 // What the commands that change an appender file in place share (APPEND 24, MODIFY 34,
 // TRUNCATE 36, REGENERATE 38; PROTOCOL.md §3.9–§3.13).
@@ -33,8 +33,8 @@ export interface AppenderFile extends LocatedFile {
 export async function withAppender<T>(ctx: StorageContext, logicName: string, fn: (f: AppenderFile) => Promise<T>): Promise<T> {
   const f = locate(ctx, logicName);
   return ctx.fileLocks.run(f.path, async () => {
-    const st = await lstatFile(f);
-    if (!st.isFile()) throw new FdfsError('EINVAL', 'not a regular file', { subject: logicName });
+    const st = await statFile(ctx, f);
+    if (st.type !== 'file') throw new FdfsError('EINVAL', 'not a regular file', { subject: logicName });
     if (!decodeFileName(logicName)?.isAppender) {
       throw new FdfsError('EINVAL', 'not an appender file (only files uploaded as appender can be changed)', { subject: logicName });
     }
@@ -44,34 +44,18 @@ export async function withAppender<T>(ctx: StorageContext, logicName: string, fn
 
 /**
  * Stream the rest of the request into appender file `f` from `pos` (APPEND, MODIFY), counting the
- * open and the bytes written (as request body bytes). When the write fails, `undo(fh, received)`
- * runs on the still open file before the error goes on; `received` is what receiveInto returned,
- * so 0 when the body itself was cut off. Returns the bytes written and the file's new mtime
- * (unix s), which the binlog record carries (§7.2).
+ * bytes written as request body bytes once it is over (0 when it failed). `restoreSize`: a write
+ * that fails part-way cuts the file back to that size if it grew (WriteOptions). Returns the bytes
+ * written and the file's new mtime (unix s), which the binlog record carries (§7.2).
  */
 export async function writeIntoAppender(req: Request, ctx: StorageContext, f: AppenderFile, pos: number,
-  undo: (fh: fs.FileHandle, received: number) => Promise<void>): Promise<{ received: number; mtime: number }> {
-  ioEvent(ctx, 'open', 'start');
-  let fh: fs.FileHandle;
-  try {
-    fh = await fs.open(f.path, 'r+');
-  } catch (err) {
-    throw fsError(err, f.logicName);
-  }
-  ioEvent(ctx, 'open', 'ok');
+  restoreSize: WriteOptions['restoreSize']): Promise<{ received: number; mtime: number }> {
   let received = 0;
   try {
-    try {
-      received = await receiveInto(req, ctx, fh, pos);
-      return { received, mtime: Math.floor((await fh.stat()).mtimeMs / 1000) };
-    } catch (err) {
-      await undo(fh, received);
-      throw err;
-    } finally {
-      ioEvent(ctx, 'body', 'start', received, req.cmd);
-    }
+    const r = await ctx.engine.writeAt(f, contentOf(req), pos, req.remaining, { restoreSize });
+    received = r.written;
+    return { received, mtime: r.mtime };
   } finally {
-    await fh.close().catch(() => {});
+    ioEvent(ctx, 'body', 'start', received, req.cmd);
   }
 }
-

@@ -1,13 +1,15 @@
 import type { Buffer } from 'node:buffer';
-import type { Stats } from 'node:fs';
-import fs from 'node:fs/promises';
 import path from 'node:path';
 import { GROUP_NAME_LEN, MAX_FILENAME_LEN } from '../../protocol/codes.ts';
-import { ERRNO, FdfsError, type ErrnoName } from '../../protocol/errno.ts';
+import { FdfsError } from '../../protocol/errno.ts';
 import { readFixed } from '../../protocol/fields.ts';
 import { parseLogicName, type LogicName } from '../../protocol/filename.ts';
 import { hex2 } from '../store-paths.ts';
 import type { StorageContext } from '../context.ts';
+import type { EngineStat, StatOptions } from '../engine/engine.ts';
+import { fsError } from '../engine/errors.ts';
+
+export { fsError };
 
 // Checks every client↔storage command shares (PROTOCOL.md §3 "Common server-side checks").
 
@@ -61,13 +63,11 @@ export function locate(ctx: StorageContext, logicName: string, maxLen = MAX_FILE
   };
 }
 
-/** lstat of a located file; a failure becomes the status FastDFS sends (fsError). */
-export async function lstatFile(f: LocatedFile): Promise<Stats> {
-  try {
-    return await fs.lstat(f.path);
-  } catch (err) {
-    throw fsError(err, f.logicName);
-  }
+/** What is stored under a located file (not following links unless asked); ENOENT when nothing is. */
+export async function statFile(ctx: StorageContext, f: LocatedFile, opts?: StatOptions): Promise<EngineStat> {
+  const st = await ctx.engine.stat(f, opts);
+  if (!st) throw new FdfsError('ENOENT', 'no such file', { subject: f.logicName });
+  return st;
 }
 
 /** `GROUP` + text file name (12 DELETE, 15 GET_METADATA, 22 QUERY_FILE_INFO). */
@@ -89,15 +89,4 @@ export function logicNameOfPath(ctx: StorageContext, target: string): string | n
     }
   }
   return null;
-}
-
-/** Map a file-system error on a client-named file to the status FastDFS sends. */
-export function fsError(err: unknown, logicName: string): FdfsError {
-  const code = (err as NodeJS.ErrnoException | null)?.code;
-  if (err instanceof FdfsError) return err;
-  if (code === 'ENOENT' || code === 'ENOTDIR') return new FdfsError('ENOENT', 'no such file', { subject: logicName, cause: err });
-  if (code === 'EISDIR') return new FdfsError('EINVAL', 'not a regular file', { subject: logicName, cause: err });
-  const msg = err instanceof Error ? err.message : String(err);
-  const known = code !== undefined && Object.hasOwn(ERRNO, code);
-  return new FdfsError(known ? (code as ErrnoName) : 'EIO', msg, { subject: logicName, cause: err });
 }

@@ -1,6 +1,4 @@
 import { Buffer } from 'node:buffer';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { CMD } from '../../protocol/codes.ts';
 import { FdfsError } from '../../protocol/errno.ts';
 import { parseLogicName } from '../../protocol/filename.ts';
@@ -8,7 +6,6 @@ import { PATH_BINLOG_UNKNOWN_LENGTH, decodePathBinlogRequest, encodePathBinlogTr
 import type { Request } from '../../net/packet-server.ts';
 import type { BinlogRecord } from '../binlog.ts';
 import type { StorageContext } from '../context.ts';
-import { hex2 } from '../store-paths.ts';
 import { BinlogReader } from '../sync/binlog-reader.ts';
 import { checkGroup } from './common.ts';
 
@@ -82,26 +79,15 @@ async function recoveryLine(ctx: StorageContext, r: BinlogRecord, index: number)
   const parsed = parseLogicName(r.name);
   if (!parsed || parsed.storePathIndex !== index) return null;
   if (parsed.high >= ctx.storePaths.subdirCount || parsed.low >= ctx.storePaths.subdirCount || parsed.base.startsWith('.')) return null;
-  const full = ctx.storePaths.filePath(index, parsed.high, parsed.low, parsed.base);
-  let isLink: boolean;
-  try {
-    isLink = (await fs.lstat(full)).isSymbolicLink();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err as NodeJS.ErrnoException).code === 'ENOTDIR') return null;
-    throw err;
-  }
+  const file = { logicName: r.name, parsed, path: ctx.storePaths.filePath(index, parsed.high, parsed.low, parsed.base) };
+  const st = await ctx.engine.stat(file);
+  if (!st) return null;
   const upper = r.op === r.op.toUpperCase();
-  if (!isLink) return `${r.timestamp} ${upper ? 'C' : 'c'} ${r.name}\n`;
-  let target: string;
-  try {
-    target = await fs.readlink(full);
-    await fs.stat(full);
-  } catch {
-    return null;
-  }
-  // C takes the part after `<store path>/data/` and prefixes it with the requested path index.
-  const dataDir = ctx.storePaths.dataDir(index) + path.sep;
-  const abs = path.resolve(path.dirname(full), target);
-  if (!abs.startsWith(dataDir)) return null;
-  return `${r.timestamp} ${upper ? 'L' : 'l'} ${r.name} M${hex2(index)}/${abs.slice(dataDir.length).split(path.sep).join('/')}\n`;
+  if (st.type !== 'link') return `${r.timestamp} ${upper ? 'C' : 'c'} ${r.name}\n`;
+  // C takes the part after `<store path>/data/` and prefixes it with the requested path index: a
+  // target in another store path (or outside them) is left out, as is one that is gone.
+  const target = await ctx.engine.readLink(file).catch(() => null);
+  if (!target || target.parsed.storePathIndex !== index) return null;
+  if (!(await ctx.engine.stat(file, { follow: true }).catch(() => null))) return null;
+  return `${r.timestamp} ${upper ? 'L' : 'l'} ${r.name} ${target.logicName}\n`;
 }

@@ -38,10 +38,7 @@ export async function modifyFile(req: Request, ctx: StorageContext): Promise<Buf
     // Overwritten bytes cannot be taken back, but a cut-off modify that grew the file at least
     // does not leave a longer file than before.
     // The bytes written before the cut are not known here, so the file's own size decides.
-    const { received, mtime } = await writeIntoAppender(req, ctx, f, offset, async (fh) => {
-      const now = await fh.stat().catch(() => null);
-      if (now && now.size > f.size) await fh.truncate(f.size).catch(() => {});
-    });
+    const { received, mtime } = await writeIntoAppender(req, ctx, f, offset, f.size);
     // §7.2: `M <name> <offset> <bytes>`, timestamp = the new mtime.
     await ctx.binlog.append({ timestamp: mtime, op: 'M', name: logicName, extra: `${offset} ${bytes}` });
     req.contentBytes = received;

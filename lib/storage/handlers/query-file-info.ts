@@ -1,12 +1,10 @@
 import type { Buffer } from 'node:buffer';
-import fs from 'node:fs/promises';
 import { FdfsError } from '../../protocol/errno.ts';
 import { decodeFileName } from '../../protocol/filename.ts';
 import { encodeFileInfoResponse } from '../../protocol/storage-requests.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
-import { checkGroup, decodeGroupAndName, fsError, locate } from './common.ts';
-import { fileCrc32 } from './io.ts';
+import { checkGroup, decodeGroupAndName, locate, statFile } from './common.ts';
 
 // QUERY_FILE_INFO (22), PROTOCOL.md §3.8.
 
@@ -22,24 +20,18 @@ export async function queryFileInfo(req: Request, ctx: StorageContext): Promise<
   const f = locate(ctx, logicName, MAX_NAME);
   // stat before decoding: 6.16.1 answers ENOENT, not EINVAL, for a short name that does not
   // exist (captures/README.md discrepancy 4).
-  let st;
-  let lst;
-  try {
-    lst = await fs.lstat(f.path);
-    st = lst.isSymbolicLink() ? await fs.stat(f.path) : lst;
-  } catch (err) {
-    throw fsError(err, logicName);
-  }
-  if (!st.isFile()) throw new FdfsError('EINVAL', 'not a regular file', { subject: logicName });
+  const lst = await statFile(ctx, f);
+  const st = lst.type === 'link' ? await statFile(ctx, f, { follow: true }) : lst;
+  if (st.type !== 'file') throw new FdfsError('EINVAL', 'not a regular file', { subject: logicName });
   const d = decodeFileName(logicName);
   if (!d) throw new FdfsError('EINVAL', 'file name cannot be decoded', { subject: logicName });
   // Appender and slave contents differ from what the name says; normal names carry the CRC.
   let crc = d.crc32;
-  if (d.isAppender || d.isSlave) crc = flags & FLAG_NO_CRC ? 0 : await fileCrc32(f.path);
+  if (d.isAppender || d.isSlave) crc = flags & FLAG_NO_CRC ? 0 : await ctx.engine.crc32(f);
   return encodeFileInfoResponse({
     size: st.size,
     // §3.8: for a symlink, the link's own mtime.
-    timestamp: Math.floor(lst.mtimeMs / 1000),
+    timestamp: lst.mtime,
     crc32: crc,
     sourceIp: ctx.sourceIpOf(d.source),
   }, ctx.params.ipAddrSize);

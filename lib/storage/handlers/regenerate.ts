@@ -1,5 +1,4 @@
 import type { Buffer } from 'node:buffer';
-import fs from 'node:fs/promises';
 import { MAX_FILENAME_LEN } from '../../protocol/codes.ts';
 import { FdfsError } from '../../protocol/errno.ts';
 import { EXT7_LEN } from '../../protocol/filename.ts';
@@ -7,9 +6,7 @@ import { encodeFileIdResponse } from '../../protocol/storage-requests.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
 import { MIN_APPENDER_NAME_LEN, withAppender } from './appender-common.ts';
-import { fsError, nowSec } from './common.ts';
-import { fileCrc32 } from './io.ts';
-import { claimName } from './new-file.ts';
+import { nowSec } from './common.ts';
 
 // REGENERATE_APPENDER_FILENAME (38), PROTOCOL.md §3.13: the body is the bare appender logic name.
 // The file becomes a normal file: new name with timestamp now, the current size and the CRC-32
@@ -22,29 +19,20 @@ export async function regenerateAppenderName(req: Request, ctx: StorageContext):
   }
   const oldName = (await req.body()).toString('latin1');
   return withAppender(ctx, oldName, async (f) => {
-    let crc: number;
-    try {
-      crc = await fileCrc32(f.path);
-    } catch (err) {
-      throw fsError(err, oldName);
-    }
+    const crc = await ctx.engine.crc32(f);
     const now = nowSec();
-    const claim = claimName(ctx, {
+    const claim = ctx.engine.claimName({
       storePathIndex: f.parsed.storePathIndex, high: f.parsed.high, low: f.parsed.low,
       timestamp: now, size: f.size, crc32: crc, ext7: oldName.slice(-EXT7_LEN), kind: 'normal',
     });
     try {
-      try {
-        await fs.rename(f.path, claim.path);
-      } catch (err) {
-        throw fsError(err, oldName);
-      }
+      await ctx.engine.rename(f, claim.file);
       try {
         // §7.2: `R <new> <old>`, timestamp = now.
         await ctx.binlog.append({ timestamp: now, op: 'R', name: claim.name, extra: oldName });
       } catch (err) {
         // Unlogged, the rename would never reach the replicas: put the file back.
-        await fs.rename(claim.path, f.path).catch(() => {});
+        await ctx.engine.rename(claim.file, f).catch(() => {});
         throw err;
       }
     } finally {

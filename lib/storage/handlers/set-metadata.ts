@@ -1,10 +1,9 @@
-import fs from 'node:fs/promises';
 import { FdfsError } from '../../protocol/errno.ts';
 import { META_FLAG, decodeSetMetadataRequest } from '../../protocol/storage-requests.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
 import { META_SUFFIX } from '../metadata-store.ts';
-import { checkGroup, fsError, locate, nowSec } from './common.ts';
+import { checkGroup, locate, nowSec, statFile } from './common.ts';
 
 // SET_METADATA (13), PROTOCOL.md §3.6.
 
@@ -26,12 +25,8 @@ export async function setMetadata(req: Request, ctx: StorageContext): Promise<vo
   }
   checkGroup(ctx, r.group);
   const f = locate(ctx, r.logicName);
-  try {
-    const st = await fs.stat(f.path);
-    if (!st.isFile()) throw new FdfsError('EINVAL', 'not a regular file', { subject: r.logicName });
-  } catch (err) {
-    throw fsError(err, r.logicName);
-  }
+  const st = await statFile(ctx, f, { follow: true });
+  if (st.type !== 'file') throw new FdfsError('EINVAL', 'not a regular file', { subject: r.logicName });
   const change = await ctx.meta.set(f.path, r.flag === META_FLAG.OVERWRITE ? 'O' : 'M', r.blob);
   const now = nowSec();
   if (change) await ctx.binlog.append({ timestamp: now, op: change, name: r.logicName + META_SUFFIX });

@@ -1,7 +1,3 @@
-import { Buffer } from 'node:buffer';
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs/promises';
-import path from 'node:path';
 import { MAX_FILENAME_LEN } from '../../protocol/codes.ts';
 import { FdfsError } from '../../protocol/errno.ts';
 import type { Request } from '../../net/packet-server.ts';
@@ -9,13 +5,12 @@ import type { BinlogOp } from '../binlog.ts';
 import type { StorageContext } from '../context.ts';
 import { ioEvent } from '../io-events.ts';
 import { nowSec } from './common.ts';
-import { writeAll } from './io.ts';
 
 // What the receiving side of storage ↔ storage sync shares (PROTOCOL.md §5): who sent the
-// records on this connection, temp files, counters, and the lower-case binlog records.
+// records on this connection, counters, and the lower-case binlog records.
 
-/** Bytes gathered from the socket before one disk write (as the upload handler does). */
-const WRITE_CHUNK = 256 * 1024;
+/** Bytes read per call when dropping content. */
+const DISCARD_CHUNK = 256 * 1024;
 
 /** The peer id a connection reported with REPORT_SERVER_ID (9), if it did (§5.1, §4.7). */
 export function syncSourceOf(req: Request): string | undefined {
@@ -37,50 +32,7 @@ export function checkNameLength(n: number, what = 'filename_len'): void {
 /** Read and drop `n` content bytes the request carries but we do not need (EEXIST paths). */
 export async function discard(req: Request, n = req.remaining): Promise<void> {
   let left = Math.min(n, req.remaining);
-  while (left > 0) left -= (await req.readSome(Math.min(left, WRITE_CHUNK))).length;
-}
-
-/** `<store path>/data/.cp<seq>.tmp`: incoming content lands here and is renamed into place (§5.2). */
-export function tempPathFor(ctx: StorageContext, storePathIndex: number): string {
-  const dir = ctx.storePaths.dataDir(storePathIndex);
-  return ctx.sync ? ctx.sync.tempPath(dir) : path.join(dir, `.cp${Date.now()}${randomBytes(3).readUIntBE(0, 3)}.tmp`);
-}
-
-/**
- * Copy `length` content bytes of the request into `fh` at `position` (null = current position),
- * awaiting each disk write before reading on, so a slow disk pauses the sender.
- */
-export async function receiveInto(req: Request, ctx: StorageContext, fh: fs.FileHandle, length: number, position: number | null): Promise<number> {
-  let received = 0;
-  let sinceSync = 0;
-  let pos = position;
-  while (received < length) {
-    const chunks = [await req.readSome(Math.min(WRITE_CHUNK, length - received))];
-    let n = chunks[0]!.length;
-    while (received + n < length && n < WRITE_CHUNK && req.conn.reader.buffered > 0) {
-      const more = await req.readSome(Math.min(WRITE_CHUNK - n, length - received - n));
-      chunks.push(more);
-      n += more.length;
-    }
-    ioEvent(ctx, 'write', 'start');
-    if (pos === null) {
-      await writeAll(fh, chunks);
-    } else {
-      const buf = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, n);
-      let done = 0;
-      while (done < n) done += (await fh.write(buf, done, n - done, pos + done)).bytesWritten;
-      pos += n;
-    }
-    ioEvent(ctx, 'write', 'ok');
-    received += n;
-    ioEvent(ctx, 'sync-in', 'start', n);
-    sinceSync += n;
-    if (ctx.fsyncAfterBytes > 0 && sinceSync >= ctx.fsyncAfterBytes) {
-      sinceSync = 0;
-      await fh.sync();
-    }
-  }
-  return received;
+  while (left > 0) left -= (await req.readSome(Math.min(left, DISCARD_CHUNK))).length;
 }
 
 /**
@@ -107,26 +59,4 @@ export function withFileLock<T>(ctx: StorageContext, keys: string | string[], fn
   const locks = ctx.fileLocks;
   if (!locks) return fn();
   return Array.isArray(keys) ? locks.runAll(keys, fn) : locks.run(keys, fn);
-}
-
-/** lstat that answers null for a missing file. */
-export async function lstatOrNull(p: string): Promise<import('node:fs').Stats | null> {
-  try {
-    return await fs.lstat(p);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw err;
-  }
-}
-
-/** stat (following links) that answers null for a missing file. */
-export async function statOrNull(p: string): Promise<import('node:fs').Stats | null> {
-  try {
-    return await fs.stat(p);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw err;
-  }
 }

@@ -1,47 +1,18 @@
-import type { Buffer } from 'node:buffer';
-import fsSync from 'node:fs';
-import fs from 'node:fs/promises';
 import { CMD } from '../../protocol/codes.ts';
 import { crc32 } from '../../protocol/crc32.ts';
 import { FdfsError } from '../../protocol/errno.ts';
 import { decodeFileName } from '../../protocol/filename.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
+import { bufferSource } from '../engine/buffer-source.ts';
+import { SMALL_FILE } from '../engine/engine.ts';
 import { ioEvent } from '../io-events.ts';
 import { SYNC_FILE_FIXED_LEN, decodeSyncFileHeader } from '../sync/codec.ts';
 import { checkGroup, locate } from './common.ts';
-import { fileCrc32 } from './io.ts';
-import {
-  checkNameLength, discard, logApplied, lstatOrNull, receiveInto, tempPathFor, withFileLock,
-} from './sync-common.ts';
+import { contentOf } from './io.ts';
+import { checkNameLength, discard, logApplied, withFileLock } from './sync-common.ts';
 
 // SYNC_CREATE_FILE (16) and SYNC_UPDATE_FILE (18), PROTOCOL.md §5.2: a whole file from a peer.
-
-/**
- * Contents up to this size are read whole from the socket, then written with synchronous calls:
- * for small files the thread-pool round trips of open/write/utimes/close/rename cost more than the
- * page-cache work itself (the upload handler does the same).
- */
-const SMALL_FILE = 256 * 1024;
-
-/** Write `data` to `tmp` with mtime `ts`, then rename it to `dest`; nothing is left behind on failure. */
-function placeSmall(tmp: string, dest: string, data: Buffer, ts: number): void {
-  const fd = fsSync.openSync(tmp, 'wx', 0o644);
-  let placed = false;
-  try {
-    try {
-      let off = 0;
-      while (off < data.length) off += fsSync.writeSync(fd, data, off, data.length - off);
-      fsSync.futimesSync(fd, ts, ts);
-    } finally {
-      fsSync.closeSync(fd);
-    }
-    fsSync.renameSync(tmp, dest);
-    placed = true;
-  } finally {
-    if (!placed) fsSync.rmSync(tmp, { force: true });
-  }
-}
 
 /** Size and CRC32 a normal file's name carries (§6.3); null for names that carry neither. */
 function claimedByName(name: string): { size: number; crc32: number } | null {
@@ -90,57 +61,29 @@ export async function syncFile(req: Request, ctx: StorageContext): Promise<void>
   if (claimed && h.fileSize % 2 ** 32 !== claimed.size % 2 ** 32) {
     throw new FdfsError('EINVAL', `content of ${h.fileSize} bytes for a name that says ${claimed.size}`, { subject: name });
   }
+  // Small contents are read whole and checked before anything else; a large one only when it
+  // would replace a file (a new file's content is checked by its size).
   const small = h.fileSize <= SMALL_FILE ? await req.read(h.fileSize) : null;
   if (small && claimed) checkCrc(crc32(small), claimed.crc32, name);
   await withFileLock(ctx, f.path, async () => {
-    if (!update) {
-      const st = small ? fsSync.lstatSync(f.path, { throwIfNoEntry: false }) : await lstatOrNull(f.path);
-      if (st?.isFile() && st.size === h.fileSize) {
-        if (!small) await discard(req, h.fileSize);
-        await logApplied(req, ctx, op, name, h.timestamp);
-        throw new FdfsError('EEXIST', 'already here with the same size', { subject: name });
-      }
+    const existing = await ctx.engine.stat(f, { quick: small !== null });
+    if (!update && existing?.type === 'file' && existing.size === h.fileSize) {
+      if (!small) await discard(req, h.fileSize);
+      await logApplied(req, ctx, op, name, h.timestamp);
+      throw new FdfsError('EEXIST', 'already here with the same size', { subject: name });
     }
-    const tmp = tempPathFor(ctx, f.parsed.storePathIndex);
-    if (small) {
-      ioEvent(ctx, 'sync-in', 'start', small.length);
-      ioEvent(ctx, 'open', 'start');
-      ioEvent(ctx, 'write', 'start');
-      try {
-        placeSmall(tmp, f.path, small, h.timestamp);
-      } catch (err) {
-        throw new FdfsError('EIO', `cannot store ${name}: ${(err as Error).message}`, { subject: name, cause: err });
-      }
-      ioEvent(ctx, 'open', 'ok');
-      ioEvent(ctx, 'write', 'ok');
-      await logApplied(req, ctx, op, name, h.timestamp, undefined, h.fileSize);
-      return;
-    }
-    ioEvent(ctx, 'open', 'start');
-    let fh: fs.FileHandle;
+    const checkLarge = !small && claimed !== null && existing !== null;
+    const incoming = await ctx.engine.receive(small ? bufferSource(small) : contentOf(req), { to: 'name', file: f, mtime: h.timestamp }, {
+      size: h.fileSize,
+      crc: checkLarge,
+      onBytes: (n) => ioEvent(ctx, 'sync-in', 'start', n),
+    });
     try {
-      fh = await fs.open(tmp, 'wx', 0o644);
-    } catch (err) {
-      throw new FdfsError('EAGAIN', `cannot create ${tmp}: ${(err as Error).message}`, { subject: name, cause: err });
-    }
-    ioEvent(ctx, 'open', 'ok');
-    let placed = false;
-    try {
-      try {
-        await receiveInto(req, ctx, fh, h.fileSize, null);
-        await fh.utimes(h.timestamp, h.timestamp);
-      } finally {
-        await fh.close().catch(() => {});
-      }
-      // Large contents are CRC-checked when they would replace a file (one more read of what was
-      // just written); a new file's content is checked by its size.
-      if (claimed && await lstatOrNull(f.path)) checkCrc(await fileCrc32(tmp), claimed.crc32, name);
-      await fs.rename(tmp, f.path);
-      placed = true;
+      if (checkLarge) checkCrc(incoming.crc32, claimed.crc32, name);
+      await incoming.commitAs({ replace: true });
     } finally {
-      if (!placed) await fs.rm(tmp, { force: true }).catch(() => {});
+      await incoming.discard();
     }
     await logApplied(req, ctx, op, name, h.timestamp, undefined, h.fileSize);
   });
 }
-

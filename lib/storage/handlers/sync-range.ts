@@ -1,11 +1,12 @@
-import fs from 'node:fs/promises';
 import { CMD } from '../../protocol/codes.ts';
 import { FdfsError } from '../../protocol/errno.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
 import { SYNC_RANGE_FIXED_LEN, decodeSyncRangeHeader } from '../sync/codec.ts';
-import { checkGroup, fsError, locate } from './common.ts';
-import { checkNameLength, discard, logApplied, noteApplied, receiveInto, statOrNull, withFileLock } from './sync-common.ts';
+import { ioEvent } from '../io-events.ts';
+import { checkGroup, locate } from './common.ts';
+import { contentOf } from './io.ts';
+import { checkNameLength, discard, logApplied, noteApplied, withFileLock } from './sync-common.ts';
 
 // SYNC_APPEND_FILE (25), SYNC_MODIFY_FILE (35), SYNC_TRUNCATE_FILE (37), PROTOCOL.md §5.4:
 // in-place changes of an appender file, applied only when the local file is where the source's
@@ -29,12 +30,12 @@ export async function syncRange(req: Request, ctx: StorageContext): Promise<void
   const extra = `${h.first} ${h.second}`;
 
   await withFileLock(ctx, f.path, async () => {
-    const st = await statOrNull(f.path);
+    const st = await ctx.engine.stat(f, { follow: true });
     if (!st) {
       await discard(req, contentLength);
       throw new FdfsError('ENOENT', 'no such file (resync needed)', { subject: name });
     }
-    if (!st.isFile()) {
+    if (st.type !== 'file') {
       await discard(req, contentLength);
       noteApplied(req, ctx, h.timestamp);
       throw new FdfsError('EEXIST', 'not a regular file', { subject: name });
@@ -45,12 +46,7 @@ export async function syncRange(req: Request, ctx: StorageContext): Promise<void
         noteApplied(req, ctx, h.timestamp);
         throw new FdfsError('EEXIST', `size ${st.size} is not the old size ${oldSize}`, { subject: name });
       }
-      try {
-        await fs.truncate(f.path, newSize);
-        await fs.utimes(f.path, h.timestamp, h.timestamp);
-      } catch (err) {
-        throw fsError(err, name);
-      }
+      await ctx.engine.truncate(f, newSize, { mtime: h.timestamp });
       await logApplied(req, ctx, 't', name, h.timestamp, extra);
       return;
     }
@@ -64,17 +60,12 @@ export async function syncRange(req: Request, ctx: StorageContext): Promise<void
       }
       throw new FdfsError('ENOENT', `size ${st.size} does not fit offset ${offset} (resync needed)`, { subject: name });
     }
-    const fh = await fs.open(f.path, 'r+');
-    let written = false;
-    try {
-      await receiveInto(req, ctx, fh, length, offset);
-      await fh.utimes(h.timestamp, h.timestamp);
-      written = true;
-    } finally {
-      // An append cut short is undone, so the file is never longer than what some source state had.
-      if (!written && append) await fh.truncate(offset).catch(() => {});
-      await fh.close().catch(() => {});
-    }
+    // An append cut short is undone, so the file is never longer than what some source state had.
+    await ctx.engine.writeAt(f, contentOf(req), offset, length, {
+      mtime: h.timestamp,
+      restoreSize: append ? offset : undefined,
+      onBytes: (n) => ioEvent(ctx, 'sync-in', 'start', n),
+    });
     await logApplied(req, ctx, append ? 'a' : 'm', name, h.timestamp, extra, length);
   });
 }

@@ -1,11 +1,9 @@
 import { Buffer } from 'node:buffer';
-import fs from 'node:fs/promises';
 import { FdfsError } from '../../protocol/errno.ts';
 import { FieldReader } from '../../protocol/fields.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
 import { checkAppenderNameLength, withAppender } from './appender-common.ts';
-import { fsError } from './common.ts';
 
 // TRUNCATE_FILE (36), PROTOCOL.md §3.11: i64 name_len, i64 new_size, name (no content).
 
@@ -30,18 +28,7 @@ export async function truncateFile(req: Request, ctx: StorageContext): Promise<B
       return Buffer.alloc(0);
     }
     // §3.11: a larger size is allowed, the file grows with zeros (6.16 only logs a warning).
-    let mtime: number;
-    try {
-      const fh = await fs.open(f.path, 'r+');
-      try {
-        await fh.truncate(newSize);
-        mtime = Math.floor((await fh.stat()).mtimeMs / 1000);
-      } finally {
-        await fh.close();
-      }
-    } catch (err) {
-      throw fsError(err, logicName);
-    }
+    const mtime = await ctx.engine.truncate(f, newSize);
     // §7.2: `T <name> <old_size> <new_size>`, timestamp = the new mtime.
     await ctx.binlog.append({ timestamp: mtime, op: 'T', name: logicName, extra: `${f.size} ${newSize}` });
     c.sourceUpdated();

@@ -1,5 +1,4 @@
 import type { Buffer } from 'node:buffer';
-import fs from 'node:fs/promises';
 import { MAX_FILENAME_LEN } from '../../protocol/codes.ts';
 import { FdfsError } from '../../protocol/errno.ts';
 import { LOGIC_PATH_LEN, isValidExt, slaveFileName } from '../../protocol/filename.ts';
@@ -7,9 +6,10 @@ import { SLAVE_FIXED_LEN, decodeSlaveRequest, encodeFileIdResponse } from '../..
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
 import { ioEvent } from '../io-events.ts';
-import { fsError, locate, lstatFile, nowSec } from './common.ts';
-import { exists } from './io.ts';
-import { claimName, logCreated, receiveToTemp, type ReceivedFile } from './new-file.ts';
+import type { CommittedFile, FileRef, IncomingFile } from '../engine/engine.ts';
+import { locate, nowSec, statFile } from './common.ts';
+import { contentOf } from './io.ts';
+import { logCreated } from './new-file.ts';
 
 // UPLOAD_SLAVE_FILE (21), PROTOCOL.md §3.3 and §6.6: content stored under a name derived from its
 // master's (`<master stem><prefix>[.ext]`), in the master's store path and sub-directory.
@@ -39,7 +39,7 @@ export async function uploadSlave(req: Request, ctx: StorageContext): Promise<Bu
   if (!(await ctx.storePaths.hasRoom(index, u.fileSize, ctx.params.reserve))) {
     throw new FdfsError('ENOSPC', `store path ${index} has no room for ${u.fileSize} bytes above the reserved space (${ctx.params.reserve.text})`, { subject: masterName });
   }
-  await lstatFile(master).catch((e: FdfsError) => {
+  await statFile(ctx, master).catch((e: FdfsError) => {
     throw e.code === 'ENOENT' ? new FdfsError('ENOENT', 'master file does not exist', { subject: masterName }) : e;
   });
   // §6.6 naming; EINVAL for a prefix of `-m` without extension or a too short master name.
@@ -47,35 +47,36 @@ export async function uploadSlave(req: Request, ctx: StorageContext): Promise<Bu
   const slave = locate(ctx, slaveName);
 
   return ctx.fileLocks.run(slave.path, async () => {
-    if (await exists(slave.path)) throw new FdfsError('EEXIST', 'slave file already exists', { subject: slaveName });
+    if (await ctx.engine.stat(slave)) throw new FdfsError('EEXIST', 'slave file already exists', { subject: slaveName });
     const useLink = ctx.params.storeSlaveFileUseLink;
     if (useLink && !ctx.names.source) throw new FdfsError('EAGAIN', 'storage not ready: own address not known yet');
-    // The content goes to a temp file in its final directory first: a cut-off upload leaves nothing.
-    const where = useLink ? ctx.names.pickSubdir(nowSec()) : { high: slave.parsed.high, low: slave.parsed.low };
-    const content = await receiveToTemp(req, ctx, ctx.storePaths.subdir(index, where.high, where.low));
+    // The content waits where no reader sees it until it is complete: a cut-off upload leaves nothing.
+    // §11.2: a slave never goes into a trunk, nor does the content a linked slave points at.
+    const src = contentOf(req);
+    const opts = { size: u.fileSize, onBytes: (n: number) => ioEvent(ctx, 'body', 'start', n, req.cmd) };
+    const content = useLink
+      ? await ctx.engine.receive(src, { to: 'new', storePathIndex: index, startTime: nowSec(), packable: false, subdir: ctx.names.pickSubdir(nowSec()) }, opts)
+      : await ctx.engine.receive(src, { to: 'name', file: slave }, opts);
     try {
-      if (useLink) await storeAsLink(ctx, content, index, where, u.ext, u.fileSize, slaveName, slave.path);
-      else await storeInPlace(ctx, content, slaveName, slave.path);
+      if (useLink) await storeAsLink(ctx, content, u.ext, slaveName, slave);
+      else await storeInPlace(ctx, content, slaveName, slave);
     } finally {
-      await fs.rm(content.path, { force: true }).catch(() => {});
+      await content.discard();
     }
-    req.contentBytes = content.received;
+    req.contentBytes = content.size;
     c.sourceUpdated();
-    ctx.log('debug', `stored slave ${ctx.groupName}/${slaveName} (${content.received} bytes${useLink ? ', linked' : ''})`);
+    ctx.log('debug', `stored slave ${ctx.groupName}/${slaveName} (${content.size} bytes${useLink ? ', linked' : ''})`);
     return encodeFileIdResponse(ctx.groupName, slaveName);
   });
 }
 
 /** The content under the slave name itself; binlog `C <slave>` (§3.3). */
-async function storeInPlace(ctx: StorageContext, content: ReceivedFile, slaveName: string, slavePath: string): Promise<void> {
-  // link() refuses to replace an existing file, unlike rename(): a replica that arrived meanwhile wins.
-  try {
-    await fs.link(content.path, slavePath);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new FdfsError('EEXIST', 'slave file already exists', { subject: slaveName });
-    throw fsError(err, slaveName);
-  }
-  await logCreated(ctx, slaveName, slavePath, content.mtime);
+async function storeInPlace(ctx: StorageContext, content: IncomingFile, slaveName: string, slave: FileRef): Promise<void> {
+  // Not replacing: a replica that arrived meanwhile wins.
+  await content.commitAs({ replace: false }).catch((e: FdfsError) => {
+    throw e.code === 'EEXIST' ? new FdfsError('EEXIST', 'slave file already exists', { subject: slaveName, cause: e }) : e;
+  });
+  await logCreated(ctx, slave, content.mtime);
 }
 
 /**
@@ -83,37 +84,23 @@ async function storeInPlace(ctx: StorageContext, content: ReceivedFile, slaveNam
  * slave name a symlink to it. 6.16.1 logs the link as `L  <generated>` (the slave name lost, a line
  * its own sync reader rejects); we write the intended `L <slave> <generated>` (§7.2).
  */
-async function storeAsLink(ctx: StorageContext, content: ReceivedFile, index: number, where: { high: number; low: number }, ext: string,
-  size: number, slaveName: string, slavePath: string): Promise<void> {
-  const mtime = content.mtime;
-  const claim = claimName(ctx, {
-    storePathIndex: index, high: where.high, low: where.low, timestamp: mtime, size, crc32: content.crc32, ext, kind: 'normal',
-  });
+async function storeAsLink(ctx: StorageContext, content: IncomingFile, ext: string, slaveName: string, slave: FileRef): Promise<void> {
+  const stored: CommittedFile = await content.commit({ kind: 'normal', ext });
   try {
-    try {
-      await fs.link(content.path, claim.path);
-    } catch (err) {
-      throw fsError(err, claim.name);
-    }
-    try {
-      // An absolute target, as the C server makes it; delete (§3.5) maps it back to a logic name.
-      await fs.symlink(claim.path, slavePath);
-    } catch (err) {
-      await fs.rm(claim.path, { force: true }).catch(() => {});
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new FdfsError('EEXIST', 'slave file already exists', { subject: slaveName });
-      throw fsError(err, slaveName);
-    }
-    try {
-      await ctx.binlog.append({ timestamp: mtime, op: 'C', name: claim.name });
-      await ctx.binlog.append({ timestamp: nowSec(), op: 'L', name: slaveName, extra: claim.name });
-    } catch (err) {
-      await fs.rm(slavePath, { force: true }).catch(() => {});
-      await fs.rm(claim.path, { force: true }).catch(() => {});
-      throw err;
-    }
-    ioEvent(ctx, 'link', 'start');
-    ioEvent(ctx, 'link', 'ok');
-  } finally {
-    claim.release();
+    await ctx.engine.link(slave, stored.file);
+  } catch (err) {
+    await ctx.engine.remove(stored.file, { origin: 'client' }).catch(() => {});
+    if ((err as FdfsError).code === 'EEXIST') throw new FdfsError('EEXIST', 'slave file already exists', { subject: slaveName, cause: err });
+    throw err;
   }
+  try {
+    await ctx.binlog.append({ timestamp: stored.timestamp, op: 'C', name: stored.name });
+    await ctx.binlog.append({ timestamp: nowSec(), op: 'L', name: slaveName, extra: stored.name });
+  } catch (err) {
+    await ctx.engine.remove(slave, { origin: 'client' }).catch(() => {});
+    await ctx.engine.remove(stored.file, { origin: 'client' }).catch(() => {});
+    throw err;
+  }
+  ioEvent(ctx, 'link', 'start');
+  ioEvent(ctx, 'link', 'ok');
 }
