@@ -381,3 +381,35 @@ test('a download stream stopped early closes its descriptor without stray errors
   // A reader closed by its stream rejects nothing more; a fresh one still reads.
   assert.deepEqual(await readAll(m, name, body.length - 10), body.subarray(body.length - 10));
 });
+
+test('a stale replica never overwrites a newer file in its slot; a newer one replaces a stale file', async (t) => {
+  // Member A: X uploaded, deleted, its slot handed to Y. Member B receives Y first (from another
+  // member), then the lagging `C X` and `D X`.
+  const a = await member(t);
+  const b = await member(t);
+  for (const size of [3000, 400 * 1024]) {
+    const x = content(size, 1);
+    const y = content(size, 2);
+    const nx = await upload(a, x, 'jpg', 1700000000);
+    await a.engine.remove(a.ref(nx), { origin: 'client' });
+    const ny = await upload(a, y, 'jpg', 1700000100);
+    assert.deepEqual(parseTrunkName(ny)!.slot, parseTrunkName(nx)!.slot, 'the slot was reused');
+    const replicate = async (m: Member, name: string, body: Buffer): Promise<void> => {
+      const inc = await m.engine.receive(sourceOf(body, 64 * 1024), { to: 'name', file: m.ref(name) }, { size: body.length });
+      await inc.commitAs({ replace: true });
+    };
+    await replicate(b, ny, y);
+    await replicate(b, nx, x);
+    assert.deepEqual(await readAll(b, ny), y, `Y kept (${size} bytes)`);
+    assert.equal(await b.engine.stat(b.ref(nx)), null);
+    assert.equal(await b.engine.remove(b.ref(nx), { origin: 'sync' }), false);
+    assert.deepEqual(await readAll(b, ny), y);
+
+    // The other order: a member that missed `D X` still has X; Y's replica replaces it.
+    const c = await member(t);
+    await replicate(c, nx, x);
+    await replicate(c, ny, y);
+    assert.deepEqual(await readAll(c, ny), y);
+    assert.equal(await c.engine.stat(c.ref(nx)), null);
+  }
+});

@@ -90,6 +90,10 @@ export class TrunkEngine implements StorageEngine {
     this.random = opts.random ?? defaultRandom;
   }
 
+  log(level: 'debug' | 'info' | 'warn', msg: string): void {
+    this.opts.log?.(level, msg);
+  }
+
   private io(op: 'open' | 'read' | 'write', phase: 'start' | 'ok'): void {
     this.opts.onIo?.(op, phase);
   }
@@ -213,6 +217,11 @@ export class TrunkEngine implements StorageEngine {
     if (opts.size <= SMALL_FILE) {
       const content = opts.size > 0 ? await src.read(opts.size) : Buffer.alloc(0);
       return new ReplicaIncoming(this, target.file, name, trunkFileSize, content, opts.crc === false ? 0 : crc32(content));
+    }
+    if (this.slots.supersedes(name)) {
+      // A stale replica (see TrunkSlots.supersedes): the body is taken and dropped.
+      for await (const chunk of chunksOf(src, opts.size)) opts.onBytes?.(chunk.length);
+      return new ReplicaIncoming(this, target.file, name, trunkFileSize, null, 0, true);
     }
     const file = await this.slots.prepare(name.slot, trunkFileSize);
     this.io('write', 'start');
@@ -446,6 +455,8 @@ class ReplicaIncoming implements IncomingFile {
     /** Small contents wait here; null when already in the slot. */
     private readonly content: Buffer | null,
     readonly crc32: number,
+    /** The slot holds a newer file: commitAs writes nothing. */
+    private stale = false,
   ) {
     this.size = name.fileSize;
     this.mtime = name.timestamp;
@@ -463,6 +474,11 @@ class ReplicaIncoming implements IncomingFile {
     const slots = this.engine.slots;
     if (!opts.replace && slots.stat(this.name)) throw new FdfsError('EEXIST', 'file already exists', { subject: this.name.logicName });
     this.state = 'committed';
+    if (this.content && slots.supersedes(this.name)) this.stale = true;
+    if (this.stale) {
+      this.engine.log('info', `stale replica ${this.name.logicName} not written: its slot holds a newer file`);
+      return;
+    }
     const header = { crc32: this.name.crc32, mtime: this.name.timestamp, ext7: this.name.ext7 };
     if (this.content) {
       await slots.writeReplica(this.name, this.content, this.trunkFileSize);

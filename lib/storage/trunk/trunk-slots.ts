@@ -2,10 +2,10 @@ import type { Buffer } from 'node:buffer';
 import { FdfsError } from '../../protocol/errno.ts';
 import type { StorePaths } from '../store-paths.ts';
 import { ensureTrunkFile, trunkFilePath } from './trunk-file.ts';
-import { SLOT_TYPE_FILE, type SlotType } from './slot-header.ts';
-import { checkSlotSync, readSlotContentSync, writeSlotSync, zeroSlot } from './slot-io.ts';
+import { SLOT_TYPE_FILE, SLOT_TYPE_LINK, checkSlotHeader, decodeSlotHeader, type SlotType } from './slot-header.ts';
+import { checkSlotSync, readSlotContentSync, readSlotHeaderSync, writeSlotSync, zeroSlot } from './slot-io.ts';
 import { fitsSlot, type TrunkFileName } from './trunk-name.ts';
-import type { TrunkSlot } from './types.ts';
+import { TRUNK_HEADER_LEN, type TrunkSlot } from './types.ts';
 
 // The trunk-stored files of this member, addressed by their names (PROTOCOL.md §11.11): the read
 // check, the replica write of SYNC_CREATE_FILE (16) and the zeroing of a delete. No allocator here:
@@ -52,6 +52,26 @@ export class TrunkSlots {
   /** An `L` slot's content: the logic name it links to (§11.4). */
   linkTarget(name: TrunkFileName): string {
     return readSlotContentSync(this.fileOf(name.slot), name.slot, name.fileSize).toString('latin1');
+  }
+
+  /**
+   * Whether the slot already holds another file uploaded after this one: then this replica is
+   * stale. Replicas from different members are not ordered: a member can receive file Y, written
+   * into a slot freed by deleting X, before the old `C X` record of a lagging peer (whose `D X` then
+   * zeroes the slot). C overwrites unconditionally and loses Y on that member; we keep the newer
+   * file (the slot was handed out again only after X was deleted, so the later upload start wins).
+   */
+  supersedes(name: TrunkFileName): boolean {
+    let header: Buffer;
+    try {
+      header = readSlotHeaderSync(this.fileOf(name.slot), name.slot);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    if (header.length < TRUNK_HEADER_LEN || checkSlotHeader(header, name) !== null) return false;
+    const h = decodeSlotHeader(header);
+    return (h.type === SLOT_TYPE_FILE || h.type === SLOT_TYPE_LINK) && h.mtime > name.timestamp;
   }
 
   /**
