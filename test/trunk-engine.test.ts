@@ -413,3 +413,15 @@ test('a stale replica never overwrites a newer file in its slot; a newer one rep
     assert.equal(await c.engine.stat(c.ref(nx)), null);
   }
 });
+
+test('a trunk file removed behind the engine\'s back is created again on the next write', async (t) => {
+  const m = await member(t);
+  const first = await upload(m, content(1000));
+  const file = path.join(m.paths.subdir(0, 1, 1), '000001');
+  await fs.rm(file);
+  assert.equal(await m.engine.stat(m.ref(first)), null);
+  const body = content(2000, 5);
+  const second = await upload(m, body);
+  assert.deepEqual(await readAll(m, second), body);
+  assert.equal((await fs.stat(file)).size, TRUNK_FILE_SIZE);
+});

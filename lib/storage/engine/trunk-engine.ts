@@ -153,15 +153,13 @@ export class TrunkEngine implements StorageEngine {
       if (slot.storePathIndex !== target.storePathIndex || slot.size < size + TRUNK_HEADER_LEN || slot.offset + slot.size > params.trunkFileSize) {
         throw new FdfsError('EIO', `trunk server handed out slot ${JSON.stringify(slot)} for ${size + TRUNK_HEADER_LEN} bytes on store path ${target.storePathIndex}`);
       }
-      file = await this.slots.prepare(slot, params.trunkFileSize);
       this.io('write', 'start');
-      if (content) {
-        writeContentSync(file, slot, content, { checkUnused: true });
-        crc = crc32(content);
+      ({ file, crc } = await this.slots.writeTo(slot, params.trunkFileSize, async (f) => {
+        if (!content) return { file: f, crc: await writeContentStream(f, slot, size, chunksOf(src, size), { checkUnused: true, onWritten: opts.onBytes }) };
+        writeContentSync(f, slot, content, { checkUnused: true });
         opts.onBytes?.(size);
-      } else {
-        crc = await writeContentStream(file, slot, size, chunksOf(src, size), { checkUnused: true, onWritten: opts.onBytes });
-      }
+        return { file: f, crc: crc32(content) };
+      }));
       this.io('write', 'ok');
     } catch (err) {
       // §11.2 step 4: 28 carries the failure (EEXIST keeps the occupied slot out of the free list).
@@ -223,9 +221,9 @@ export class TrunkEngine implements StorageEngine {
       for await (const chunk of chunksOf(src, opts.size)) opts.onBytes?.(chunk.length);
       return new ReplicaIncoming(this, target.file, name, trunkFileSize, null, 0, true);
     }
-    const file = await this.slots.prepare(name.slot, trunkFileSize);
     this.io('write', 'start');
-    const crc = await writeContentStream(file, name.slot, opts.size, chunksOf(src, opts.size), { checkUnused: false, onWritten: opts.onBytes });
+    const crc = await this.slots.writeTo(name.slot, trunkFileSize,
+      (file) => writeContentStream(file, name.slot, opts.size, chunksOf(src, opts.size), { checkUnused: false, onWritten: opts.onBytes }));
     this.io('write', 'ok');
     return new ReplicaIncoming(this, target.file, name, trunkFileSize, null, opts.crc === false ? 0 : crc);
   }

@@ -1,5 +1,5 @@
 import type { Buffer } from 'node:buffer';
-import { FdfsError } from '../../protocol/errno.ts';
+import { ERRNO, FdfsError, errnoOf } from '../../protocol/errno.ts';
 import type { StorePaths } from '../store-paths.ts';
 import { ensureTrunkFile, trunkFilePath } from './trunk-file.ts';
 import { SLOT_TYPE_FILE, SLOT_TYPE_LINK, checkSlotHeader, decodeSlotHeader, type SlotType } from './slot-header.ts';
@@ -43,6 +43,22 @@ export class TrunkSlots {
     return file;
   }
 
+  /**
+   * Runs a write into the slot's trunk file, made ready first. A trunk file removed behind our back
+   * (by hand, or a trunk server's delete_unused_trunk_files) is created again once, not reported
+   * missing for the rest of the process's life.
+   */
+  async writeTo<T>(slot: TrunkSlot, trunkFileSize: number, write: (file: string) => T | Promise<T>): Promise<T> {
+    const file = await this.prepare(slot, trunkFileSize);
+    try {
+      return await write(file);
+    } catch (err) {
+      if (errnoOf(err) !== ERRNO.ENOENT) throw err;
+      this.ready.delete(file);
+      return write(await this.prepare(slot, trunkFileSize));
+    }
+  }
+
   /** §11.4 read check: what the slot holds under this name, or null (no such file). */
   stat(name: TrunkFileName): TrunkStat | null {
     const type = checkSlotSync(this.fileOf(name.slot), name.slot, name);
@@ -83,8 +99,8 @@ export class TrunkSlots {
     if (content.length !== name.fileSize || !fitsSlot(name)) {
       throw new FdfsError('EINVAL', `replica of ${content.length} bytes does not match its trunk name (size ${name.fileSize}, slot ${name.slotSize})`, { subject: name.logicName });
     }
-    const file = await this.prepare(name.slot, trunkFileSize);
-    writeSlotSync(file, name.slot, content, { type: SLOT_TYPE_FILE, crc32: name.crc32, mtime: name.timestamp, ext7: name.ext7 }, { checkUnused: false });
+    await this.writeTo(name.slot, trunkFileSize, (file) => writeSlotSync(file, name.slot, content,
+      { type: SLOT_TYPE_FILE, crc32: name.crc32, mtime: name.timestamp, ext7: name.ext7 }, { checkUnused: false }));
   }
 
   /**
