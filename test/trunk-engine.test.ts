@@ -425,3 +425,14 @@ test('a trunk file removed behind the engine\'s back is created again on the nex
   assert.deepEqual(await readAll(m, second), body);
   assert.equal((await fs.stat(file)).size, TRUNK_FILE_SIZE);
 });
+
+test('a commit refused for its extension gives the slot back', async (t) => {
+  const m = await member(t);
+  const incoming = await m.engine.receive(sourceOf(content(100)), { to: 'new', storePathIndex: 0, startTime: 1, packable: true }, { size: 100 });
+  await assert.rejects(incoming.commit({ kind: 'normal', ext: '.md' }), isErr('EINVAL'));
+  await incoming.discard();
+  assert.equal(m.allocator.confirms.length, 1);
+  assert.equal(m.allocator.confirms[0]!.status, ERRNO.EINVAL);
+  const again = await upload(m, content(100, 3));
+  assert.deepEqual(parseTrunkName(again)!.slot, m.allocator.confirms[0]!.slot, 'the slot is free again');
+});

@@ -169,11 +169,16 @@ export class TrunkEngine implements StorageEngine {
     return new SlotIncoming(this, allocator, source, file, slot, size, crc, target.startTime);
   }
 
-  /** Called by SlotIncoming.commit: the header, 28, the name (§11.2 steps 3–5). */
+  /** Called by SlotIncoming.commit: the name, the header, 28 (§11.2 steps 3–5). */
   async commitSlot(s: SlotIncoming, naming: NewFileNaming): Promise<CommittedFile> {
-    if (naming.kind !== 'normal') throw new FdfsError('EINVAL', `a ${naming.kind} file never goes into a trunk slot (§11.2)`);
-    const ext7 = naming.ext7 ?? makeExt7(naming.ext ?? '', this.random.digit);
+    let name: string;
     try {
+      if (naming.kind !== 'normal') throw new FdfsError('EINVAL', `a ${naming.kind} file never goes into a trunk slot (§11.2)`);
+      // Built before anything is written: a bad extension (EINVAL) must still give the slot back.
+      const ext7 = naming.ext7 ?? makeExt7(naming.ext ?? '', this.random.digit);
+      name = buildTrunkName({
+        source: s.source, slot: s.slot, fileSize: s.size, crc32: s.crc32, timestamp: s.mtime, ext7, rand23: this.random.rand23(),
+      });
       this.io('write', 'start');
       writeHeaderSync(s.file, s.slot, s.size, { crc32: s.crc32, mtime: s.mtime, ext7 });
       this.io('write', 'ok');
@@ -188,9 +193,6 @@ export class TrunkEngine implements StorageEngine {
       await zeroSlot(s.file, s.slot).catch(() => {});
       throw err;
     }
-    const name = buildTrunkName({
-      source: s.source, slot: s.slot, fileSize: s.size, crc32: s.crc32, timestamp: s.mtime, ext7, rand23: this.random.rand23(),
-    });
     const sp = this.opts.storePaths;
     const parsed = parseLogicName(name)!;
     return { name, file: { logicName: name, parsed, path: sp.filePath(parsed.storePathIndex, parsed.high, parsed.low, parsed.base) }, timestamp: s.mtime };
