@@ -436,3 +436,29 @@ test('a commit refused for its extension gives the slot back', async (t) => {
   const again = await upload(m, content(100, 3));
   assert.deepEqual(parseTrunkName(again)!.slot, m.allocator.confirms[0]!.slot, 'the slot is free again');
 });
+
+test('§3.3 a slave stored as a link to a trunk-stored master reads through the link', async () => {
+  const fx = await trunkFixture();
+  try {
+    const data = content(3210, 7);
+    const incoming = await fx.engine.receive(sourceOf(data), { to: 'new', storePathIndex: 0, startTime: 1700000000, packable: true }, { size: data.length });
+    const master = (await incoming.commit({ kind: 'normal', ext: 'jpg' })).file;
+    assert.equal(parseTrunkName(master.logicName) !== null, true);
+    const { slaveFileName } = await import('../lib/protocol/filename.ts');
+    const link = fx.ref(slaveFileName(master.logicName, '_s', 'jpg'));
+    await fx.engine.link(link, master);
+    assert.equal((await fx.engine.stat(link))?.type, 'link');
+    assert.deepEqual(await fx.engine.stat(link, { follow: true }), { type: 'file', size: data.length, mtime: 1700000000 });
+    assert.equal((await fx.engine.readLink(link))?.logicName, master.logicName);
+    const r = await fx.engine.open(link);
+    const parts: Buffer[] = [];
+    for await (const c of r.stream(0, r.size)) parts.push(c);
+    assert.deepEqual(Buffer.concat(parts), data);
+    assert.equal(await fx.engine.crc32(link), crc32(data));
+    assert.equal(await fx.engine.remove(master, { origin: 'client' }), true);
+    assert.equal(await fx.engine.stat(link, { follow: true }), null);
+    await assert.rejects(fx.engine.open(link), isErr('ENOENT'));
+  } finally {
+    await fx.close();
+  }
+});
