@@ -299,18 +299,21 @@ export class TrunkEngine implements StorageEngine {
     return target && parseTrunkName(target.logicName) ? target : null;
   }
 
+  /** A plain-engine call; on ENOENT a link to a trunk name is followed into its slot (a slave of a trunk master). */
+  private async plainOrLinked<T>(file: FileRef, plainCall: () => Promise<T>, linkedCall: (target: FileRef) => Promise<T>): Promise<T> {
+    try {
+      return await plainCall();
+    } catch (err) {
+      if (errnoOf(err) !== ERRNO.ENOENT) throw err;
+      const target = await this.trunkLinkTarget(file);
+      if (!target) throw err;
+      return linkedCall(target);
+    }
+  }
+
   async open(file: FileRef): Promise<ContentReader> {
     const name = parseTrunkName(file.logicName);
-    if (!name) {
-      try {
-        return await this.plain.open(file);
-      } catch (err) {
-        if (errnoOf(err) !== ERRNO.ENOENT) throw err;
-        const target = await this.trunkLinkTarget(file);
-        if (!target) throw err;
-        return this.open(target);
-      }
-    }
+    if (!name) return this.plainOrLinked(file, () => this.plain.open(file), (target) => this.open(target));
     return this.openSlot(name, true);
   }
 
@@ -326,25 +329,24 @@ export class TrunkEngine implements StorageEngine {
       throw new FdfsError(errnoOf(err), `cannot open trunk file ${file}: ${(err as Error).message}`, { subject: name.logicName, cause: err });
     }
     this.io('open', 'ok');
+    let linkTarget: TrunkFileName | null;
     try {
       // The read check on the descriptor we then read from: a delete after it cannot make us
       // check one slot and read another.
       const header = Buffer.alloc(TRUNK_HEADER_LEN);
       const type = checkSlotHeader(header.subarray(0, readFullySync(fd, header, name.slot.offset)), name);
       if (type === null) throw noSuchFile();
-      if (type === SLOT_TYPE_LINK) {
-        const target = follow ? parseTrunkName(this.readLinkContent(fd, name)) : null;
-        // An `L` slot pointing at a plain file would need the plain engine here; no FastDFS writes
-        // those for uploads, so only trunk targets are followed (PROTOCOL.md §13: CREATE_LINK not covered).
-        if (!target) throw new FdfsError('EINVAL', 'not a regular file', { subject: name.logicName });
-        fsSync.closeSync(fd);
-        return this.openSlot(target, false);
-      }
+      if (type !== SLOT_TYPE_LINK) return new SlotReader(fd, file, name, this.opts.onIo);
+      // An `L` slot pointing at a plain file would need the plain engine here; no FastDFS writes
+      // those for uploads, so only trunk targets are followed (PROTOCOL.md §13: CREATE_LINK not covered).
+      linkTarget = follow ? parseTrunkName(this.readLinkContent(fd, name)) : null;
+      if (!linkTarget) throw new FdfsError('EINVAL', 'not a regular file', { subject: name.logicName });
     } catch (err) {
       fsSync.closeSync(fd);
       throw err;
     }
-    return new SlotReader(fd, file, name, this.opts.onIo);
+    fsSync.closeSync(fd);
+    return this.openSlot(linkTarget, false);
   }
 
   private readLinkContent(fd: number, name: TrunkFileName): string {
@@ -355,16 +357,7 @@ export class TrunkEngine implements StorageEngine {
 
   async crc32(file: FileRef): Promise<number> {
     const name = parseTrunkName(file.logicName);
-    if (!name) {
-      try {
-        return await this.plain.crc32(file);
-      } catch (err) {
-        if (errnoOf(err) !== ERRNO.ENOENT) throw err;
-        const target = await this.trunkLinkTarget(file);
-        if (!target) throw err;
-        return this.crc32(target);
-      }
-    }
+    if (!name) return this.plainOrLinked(file, () => this.plain.crc32(file), (target) => this.crc32(target));
     const reader = this.openSlot(name, true);
     const crc = new Crc32();
     for await (const chunk of reader.stream(0, reader.size)) crc.update(chunk);
