@@ -3,10 +3,11 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { FdfsError } from '../../protocol/errno.ts';
+import { SMALL_FILE } from '../engine/engine.ts';
 
 // The content a sync request carries (PROTOCOL.md §5.2, §5.4), from the moment its record is
 // dispatched until its last byte is on the socket: the one place the sender reads file content.
-// (When the storage engine interface lands, snapshot() and readRange() are what switch to it.)
+// Trunk-stored names reach it as a range of their trunk file (local-files.ts).
 //
 // A file is read once: a small one into its own buffer when the record is dispatched, a large one
 // only when its request is written, in chunks through two buffers reused from a pool.
@@ -24,7 +25,7 @@ export interface Snapshot {
  * size sent even when an appender file changes meanwhile, and a page-cache read this small costs
  * less done synchronously than through the thread pool. Larger files are read when sent.
  */
-export const SNAPSHOT_MAX = 256 * 1024;
+export const SNAPSHOT_MAX = SMALL_FILE;
 
 /** Disk read size for large content (STYLE.md: 256 KiB – 1 MiB keeps loopback throughput up). */
 export const READ_CHUNK = 256 * 1024;

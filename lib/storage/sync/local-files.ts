@@ -5,16 +5,17 @@ import type { Logger } from '../../util/log.ts';
 import type { StorageContext } from '../context.ts';
 import { locate, logicNameOfPath, type LocatedFile } from '../handlers/common.ts';
 import { snapshot, type Snapshot } from './content-snapshot.ts';
+import { checkSlotSync } from '../trunk/slot-io.ts';
+import { trunkFilePath } from '../trunk/trunk-file.ts';
+import { parseTrunkName } from '../trunk/trunk-name.ts';
+import { TRUNK_HEADER_LEN } from '../trunk/types.ts';
 import type { LocalView } from './sender-plan.ts';
 
 // The sender rules' view of this storage's files (sender-plan.ts LocalView): logic names located,
-// and what is there now. Content itself is read by content-snapshot.ts. With content-snapshot.ts,
-// the only place the sync sender touches the store paths: what switches to the storage engine.
-
-function absent(err: unknown): boolean {
-  const code = (err as NodeJS.ErrnoException).code;
-  return code === 'ENOENT' || code === 'ENOTDIR';
-}
+// and what is there now, through the storage engine (so trunk-stored names are found in their
+// slots, PROTOCOL.md §11.11). Content itself is read by content-snapshot.ts: synchronously at
+// dispatch, which the engine's async open() cannot do, so a trunk name is turned into its range
+// of the trunk file here, after the §11.4 read check.
 
 export class LocalFiles implements LocalView {
   constructor(private readonly ctx: StorageContext, private readonly log: Logger) {}
@@ -28,26 +29,23 @@ export class LocalFiles implements LocalView {
     }
   }
 
-  snapshot(f: LocatedFile, offset?: number, length?: number): Snapshot | null {
-    return snapshot(f.path, offset, length);
+  snapshot(f: LocatedFile, offset = 0, length?: number): Snapshot | null {
+    const t = parseTrunkName(f.logicName);
+    if (!t) return snapshot(f.path, offset, length);
+    // §11.11: the content is file_size bytes at slot offset + 24 of the trunk file.
+    const trunkFile = trunkFilePath(this.ctx.storePaths, t.slot);
+    if (!checkSlotSync(trunkFile, t.slot, t)) return null;
+    const len = length ?? t.fileSize - offset;
+    if (offset < 0 || offset + len > t.fileSize) return null;
+    return snapshot(trunkFile, t.slot.offset + TRUNK_HEADER_LEN + offset, len);
   }
 
   async isFile(f: LocatedFile): Promise<boolean> {
-    try {
-      return (await fs.stat(f.path)).isFile();
-    } catch (err) {
-      if (absent(err)) return false;
-      throw err;
-    }
+    return (await this.ctx.engine.stat(f, { follow: true }))?.type === 'file';
   }
 
   async exists(f: LocatedFile): Promise<boolean> {
-    try {
-      await fs.lstat(f.path);
-      return true;
-    } catch {
-      return false;
-    }
+    return (await this.ctx.engine.stat(f).catch(() => null)) !== null;
   }
 
   async linkTarget(f: LocatedFile): Promise<string | null> {

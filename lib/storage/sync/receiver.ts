@@ -132,31 +132,6 @@ export class SyncReceiver extends EventEmitter {
     if (this.sources.delete(sourceId)) this.changed();
   }
 
-  /** A temp file name for an incoming file in `dataDir` (§5.2 `.cp<seq>.tmp`). */
-  tempPath(dataDir: string): string {
-    return path.join(dataDir, `.cp${++this.seq}.tmp`);
-  }
-
-  /** Remove `.cp*.tmp` left by a crash while a file was arriving: they were never visible. */
-  async removeLeftovers(dataDirs: readonly string[]): Promise<number> {
-    let n = 0;
-    for (const dir of dataDirs) {
-      let names: string[];
-      try {
-        names = await fs.readdir(dir);
-      } catch {
-        continue;
-      }
-      for (const name of names) {
-        if (!/^\.cp\d+\.tmp$/.test(name)) continue;
-        await fs.rm(path.join(dir, name), { force: true }).catch(() => {});
-        n++;
-      }
-    }
-    if (n > 0) this.log('info', `removed ${n} partial incoming sync file(s) left by a crash`);
-    return n;
-  }
-
   /** Write the numbers now (also on stop). */
   async save(): Promise<void> {
     if (this.saveTimer) clearTimeout(this.saveTimer);
