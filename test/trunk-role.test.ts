@@ -3,9 +3,11 @@ import assert from 'node:assert/strict';
 import { Buffer } from 'node:buffer';
 import fs from 'node:fs';
 import path from 'node:path';
+import { ConnectionPool } from '../lib/client/pool.ts';
 import { ClientConnection } from '../lib/net/client-connection.ts';
 import { CMD } from '../lib/protocol/codes.ts';
 import { FdfsError } from '../lib/protocol/errno.ts';
+import { RemoteSlots } from '../lib/storage/trunk/remote-slots.ts';
 import { decodeTrunkInfo, encodeAllocRequest, encodeSlotRequest } from '../lib/storage/trunk/trunk-info.ts';
 import type { TrunkSlot } from '../lib/storage/trunk/types.ts';
 import { startDaemon } from '../lib/util/daemon-process.ts';
@@ -109,6 +111,36 @@ describe('trunk server role', () => {
       // The trunk server keeps its offset in a mark file per member.
       const marks = fs.readdirSync(path.join(tsBase, 'data', 'trunk')).filter((n) => n.endsWith('.mark'));
       assert.equal(marks.length, 1);
+
+      // A member's SlotAllocator: 27/28/29 to the trunk server over pooled connections; EAGAIN
+      // while no trunk server is known.
+      const pool = new ConnectionPool();
+      try {
+        const route = { isTrunkServer: false, trunkServer: null as { ip: string; port: number } | null, requireAllocator: () => { throw new Error('not here'); }, o: { self: () => ({ group: c.group }) } };
+        const slots = new RemoteSlots(route, pool);
+        await assert.rejects(slots.alloc(100, 0), { code: 'EAGAIN' });
+        route.trunkServer = { ip: ts, port };
+        const r = await slots.alloc(700, 0);
+        assert.equal(r.size, 700);
+        await slots.confirm(r, 0);
+        await slots.free(r);
+        await assert.rejects(slots.free(r), { code: 'EEXIST' });
+        await assert.rejects(slots.confirm(r, 0), { code: 'ENOENT' });
+      } finally {
+        pool.close();
+      }
+
+      // Failover: the trunk server dies; the tracker moves the role to the member (after 32), which
+      // rebuilds the free space from its copy of the binlog and never hands out a used slot.
+      await (ts === ip1 ? c.storages[0]! : c.storages[1]!).kill9();
+      const next = (await waitFor('the member to become trunk server', async () => {
+        const r = await call(member, port, CMD.TRUNK_ALLOC_SPACE, encodeAllocRequest(c.group, 1000, 0));
+        return r.code === 'OK' ? decodeTrunkInfo(r.body) : null;
+      }, 60000, 500))!;
+      const overlaps = (a: TrunkSlot, b: TrunkSlot) => a.trunkId === b.trunkId && a.storePathIndex === b.storePathIndex
+        && a.offset < b.offset + b.size && b.offset < a.offset + a.size;
+      assert.equal(overlaps(next, s2), false, `new trunk server handed out ${JSON.stringify(next)}, which overlaps the used ${JSON.stringify(s2)}`);
+      assert.equal((await call(member, port, CMD.TRUNK_ALLOC_CONFIRM, encodeSlotRequest(c.group, next), 0)).code, 'OK');
     } finally {
       await c.stop();
     }
