@@ -7,6 +7,7 @@ import { ConnectionPool } from '../lib/client/pool.ts';
 import { ClientConnection } from '../lib/net/client-connection.ts';
 import { CMD } from '../lib/protocol/codes.ts';
 import { FdfsError } from '../lib/protocol/errno.ts';
+import { decodeGroupStats } from '../lib/protocol/records.ts';
 import { RemoteSlots } from '../lib/storage/trunk/remote-slots.ts';
 import { decodeTrunkInfo, encodeAllocRequest, encodeSlotRequest } from '../lib/storage/trunk/trunk-info.ts';
 import type { TrunkSlot } from '../lib/storage/trunk/types.ts';
@@ -95,6 +96,13 @@ describe('trunk server role', () => {
       assert.equal((await call(ts, port, CMD.TRUNK_SYNC_BINLOG, Buffer.from('1 A 0 0 0 1 0 100\n'))).code, 'EINVAL', '30 to the trunk server');
       assert.equal((await call(ts, port, CMD.TRUNK_TRUNCATE_BINLOG_FILE)).code, 'EINVAL', '33 to the trunk server');
       assert.equal((await call(ts, port, CMD.TRUNK_GET_BINLOG_SIZE, Buffer.alloc(1))).code, 'EINVAL', '31 with a body');
+
+      // 73/74 while trunk server (§11.5): the tracker learns the trunk file id and the free trunk MB.
+      await waitFor('73 and 74 at the tracker', async () => {
+        const r = await call('127.0.0.1', c.tracker.port, CMD.SERVER_LIST_ALL_GROUPS);
+        const g = decodeGroupStats(r.body)[0]!;
+        return g.current_trunk_file_id === 1 && g.trunk_free_mb === 3;
+      }, 15000, 200);
 
       // 30: the member's copy becomes a byte copy of the trunk server's binlog; 31 agrees.
       const tsBinlog = path.join(tsBase, 'data', 'trunk', 'binlog');
