@@ -1,13 +1,14 @@
+import { Buffer } from 'node:buffer';
 import fs from 'node:fs/promises';
+import { writeFileAtomic } from '../binlog.ts';
 import path from 'node:path';
 import { formatTrunkLine, parseTrunkLine } from './binlog-line.ts';
 import type { TrunkSlot } from './types.ts';
 
 // `<base_path>/data/storage_trunk.dat` (PROTOCOL.md §11.7, §11.10): line 1 = the trunk binlog size
-// at snapshot time, then one `A` line per free block. Written through `.storage_trunk.dat.tmp`.
+// at snapshot time, then one `A` line per free block.
 
 export const SNAPSHOT_FILE = 'storage_trunk.dat';
-export const SNAPSHOT_TEMP = '.storage_trunk.dat.tmp';
 
 export function snapshotPath(dataDir: string): string {
   return path.join(dataDir, SNAPSHOT_FILE);
@@ -54,20 +55,11 @@ export async function readSnapshot(file: string): Promise<Snapshot | null> {
   return parseSnapshot(text);
 }
 
-/** Temp name then rename, fsync'ed: a crash leaves the old snapshot or the new one. */
-export async function writeSnapshot(file: string, binlogOffset: number, blocks: readonly TrunkSlot[], now = Math.floor(Date.now() / 1000)): Promise<void> {
-  const tmp = path.join(path.dirname(file), file.endsWith(SNAPSHOT_FILE) ? SNAPSHOT_TEMP : `.${path.basename(file)}.tmp`);
-  try {
-    const fh = await fs.open(tmp, 'w', 0o644);
-    try {
-      await fh.writeFile(formatSnapshot(binlogOffset, blocks, now), 'latin1');
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    await fs.rename(tmp, file);
-  } catch (err) {
-    await fs.rm(tmp, { force: true }).catch(() => {});
-    throw err;
-  }
+/**
+ * Temp name then rename, fsync'ed (writeFileAtomic): a crash leaves the old snapshot or the new one,
+ * and the start-up sweep of state temp files removes a half-written one. C names its temp file
+ * `.storage_trunk.dat.tmp`; the name is private to the storage.
+ */
+export function writeSnapshot(file: string, binlogOffset: number, blocks: readonly TrunkSlot[], now = Math.floor(Date.now() / 1000)): Promise<void> {
+  return writeFileAtomic(file, Buffer.from(formatSnapshot(binlogOffset, blocks, now), 'latin1'));
 }
