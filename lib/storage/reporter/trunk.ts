@@ -48,6 +48,7 @@ function linkState(link: TrackerLink): TrunkLinkState {
 export function trunkCall(r: ReporterCore, line: string, cmd: number, body: Buffer = Buffer.alloc(0), timeoutMs = 30_000): Promise<Buffer> {
   const link = r.links.find((l) => l.line === line);
   if (!link) return Promise.reject(new FdfsError('ENOENT', `no tracker ${line} in tracker_server`));
+  if (r.stopping) return Promise.reject(r.stoppedError());
   const s = linkState(link);
   return new Promise<Buffer>((resolve, reject) => {
     const call: TrunkCall = {
@@ -62,6 +63,11 @@ export function trunkCall(r: ReporterCore, line: string, cmd: number, body: Buff
     }, timeoutMs);
     timer.unref();
     s.calls.push(call);
+    // A reporter that stops does not leave the caller waiting for the timeout.
+    void r.stopped.then(() => {
+      const i = s.calls.indexOf(call);
+      if (i >= 0) { s.calls.splice(i, 1); call.reject(r.stoppedError()); }
+    });
     link.sleeper.wake();
   });
 }

@@ -66,6 +66,10 @@ export interface TrunkServerAddress {
   port: number;
 }
 
+function senderKey(m: StorageBrief): string {
+  return `${m.id}|${m.ip}|${m.port}`;
+}
+
 export class TrunkRole implements TrunkService {
   readonly o: TrunkRoleOptions;
   params: TrunkParameters | null = null;
@@ -209,13 +213,24 @@ export class TrunkRole implements TrunkService {
   onMembers(members: readonly StorageBrief[]): void {
     this.members = [...members];
     if (!this.isTrunkServer || !this.allocator) return;
+    // A member deleted (or gone from the list) loses its sender.
+    const wanted = new Set(members.filter((m) => this.wantsSender(m)).map(senderKey));
+    for (const [key, sender] of this.senders) {
+      if (wanted.has(key)) continue;
+      this.senders.delete(key);
+      void sender.stop();
+    }
     for (const m of members) this.ensureSender(m);
   }
 
+  /** §11.7: every member other than ourselves and not DELETED / IP_CHANGED / NONE. */
+  private wantsSender(m: StorageBrief): boolean {
+    return !this.isSelf(m) && m.status !== STORAGE_STATUS.DELETED && m.status !== STORAGE_STATUS.IP_CHANGED && m.status !== STORAGE_STATUS.NONE;
+  }
+
   private ensureSender(m: StorageBrief): void {
-    if (this.isSelf(m) || !this.binlog) return;
-    if (m.status === STORAGE_STATUS.DELETED || m.status === STORAGE_STATUS.IP_CHANGED || m.status === STORAGE_STATUS.NONE) return;
-    const key = `${m.id}|${m.ip}|${m.port}`;
+    if (!this.binlog || !this.wantsSender(m)) return;
+    const key = senderKey(m);
     if (this.senders.has(key)) return;
     const peer = { id: m.id, ip: m.ip, port: m.port };
     const sender = new TrunkSyncSender({
