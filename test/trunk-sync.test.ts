@@ -15,6 +15,10 @@ import { parseTrunkParameters } from '../lib/storage/trunk/parameters.ts';
 import { precreateTrunkFiles } from '../lib/storage/trunk/precreate.ts';
 import { TrunkRole } from '../lib/storage/trunk/role.ts';
 import { silentLogger } from '../lib/util/log.ts';
+import { loadStorageConfig } from '../lib/config/storage-config.ts';
+import { ClientConnection } from '../lib/net/client-connection.ts';
+import { StorageServer } from '../lib/storage/storage-server.ts';
+import { decodeTrunkInfo, encodeAllocRequest, encodeSlotRequest } from '../lib/storage/trunk/trunk-info.ts';
 import { waitFor } from './helpers/cluster.ts';
 
 // The trunk server's sync senders (PROTOCOL.md §11.7) and pre-creation (§11.9).
@@ -116,5 +120,38 @@ describe('trunk sync senders', () => {
     assert.equal(await precreateTrunkFiles(o), 0, '2 MB short is less than one trunk file');
     await assert.rejects(precreateTrunkFiles({ ...o, params: { ...o.params, createFileSpaceThreshold: 100 * MB }, reserve: { kind: 'ratio', ratio: 0.9999, text: '99.99%' } }), { code: 'ENOSPC' });
     fs.rmSync(dir, { recursive: true, force: true });
+  });
+});
+
+describe('a storage without trackers', () => {
+  test('is its own trunk server: ctx.trunkAllocator and 27 work, 31 reports the binlog size', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdfs-trunk-alone-'));
+    const sc = loadStorageConfig({ overrides: { group_name: 'group1', base_path: dir, bind_addr: '127.0.0.1',
+      tracker_server: ['127.0.0.1:1'], subdir_count_per_path: 2 } }).config;
+    const storage = new StorageServer(sc, undefined, { reporter: false, listenPort: 0, myIp: ['127.0.0.1'],
+      parameters: { reserved_storage_space: '0MB', use_trunk_file: '1', trunk_file_size: '4MB', slot_max_size: '1MB' } });
+    const addr = await storage.start();
+    try {
+      assert.equal(fs.existsSync(path.join(dir, 'data', 'trunk', 'binlog')), true, 'data/trunk/binlog exists once 75 says use_trunk_file');
+      const slots = storage.trunkRole!.slots;
+      const s = await slots.alloc(2000, 0);
+      assert.equal(s.size, 2000);
+      await slots.confirm(s, 0);
+      const conn = await ClientConnection.connect('127.0.0.1', addr.port);
+      try {
+        const info = decodeTrunkInfo(await conn.request(CMD.TRUNK_ALLOC_SPACE, encodeAllocRequest('group1', 100, 0), { maxResponse: 15 }));
+        assert.equal(info.offset, 2000);
+        await conn.request(CMD.TRUNK_ALLOC_CONFIRM, encodeSlotRequest('group1', info), { status: 0 });
+        await slots.free(s);
+        await storage.trunkRole!.binlog!.flush();
+        const size = await conn.request(CMD.TRUNK_GET_BINLOG_SIZE, [], { maxResponse: 8 });
+        assert.equal(Number(size.readBigInt64BE(0)), fs.statSync(path.join(dir, 'data', 'trunk', 'binlog')).size);
+      } finally {
+        conn.close();
+      }
+    } finally {
+      await storage.stop();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

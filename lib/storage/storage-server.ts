@@ -477,6 +477,7 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
       await this.listen();
       await this.bootstrap();
       await this.trunkConfigured;
+      if (this.options.reporter === false) await this.trunkRole?.becomeStandalone();
       if (this.recoverPaths.length > 0) await this.recoverDisks();
       if (!this._groupName) throw new FdfsError('EINVAL', 'group_name is not set and no tracker told us our group');
       if (!this.names.source) {

@@ -133,10 +133,25 @@ export class TrunkRole implements TrunkService {
     else if (!self && this.isTrunkServer) await this.resign(trackerLine);
   }
 
+  /**
+   * A storage running without trackers (StorageServer option `reporter: false`, tests) is its own
+   * group's trunk server: nobody else could hand out slots.
+   */
+  becomeStandalone(): Promise<void> {
+    const run = this.changes.then(async () => {
+      if (this.stopped || !this.params || this.isTrunkServer) return;
+      const me = this.o.self();
+      this.trunkServer = { id: me.id, ip: me.ips[0] ?? '', port: me.port };
+      await this.become('');
+    });
+    this.changes = run.catch((err: Error) => this.o.log('error', `trunk server role: ${err.message}`));
+    return run;
+  }
+
   private async become(trackerLine: string): Promise<void> {
     const o = this.o;
     o.log('info', 'this storage is now the trunk server of its group');
-    if (o.trackerCall) {
+    if (o.trackerCall && trackerLine !== '') {
       try {
         const reply = await o.trackerCall(trackerLine, CMD.STORAGE_FETCH_TRUNK_FID);
         const id = reply.length >= 4 ? reply.readInt32BE(0) : 0;
@@ -187,7 +202,7 @@ export class TrunkRole implements TrunkService {
   private async resign(trackerLine: string): Promise<void> {
     const o = this.o;
     o.log('info', `the trunk server role moved to ${this.trunkServer?.id || this.trunkServer?.ip}`);
-    if (o.trackerCall) {
+    if (o.trackerCall && trackerLine !== '') {
       const b = Buffer.alloc(4);
       b.writeInt32BE(o.flags.flag.current_trunk_file_id | 0);
       await o.trackerCall(trackerLine, CMD.STORAGE_REPORT_TRUNK_FID, b).catch(() => {});
