@@ -53,14 +53,14 @@ async function fakeMember(): Promise<{ port: number; got: Array<{ cmd: number; b
   };
 }
 
-async function role(dir: string, self: { ip: string; port: number }) {
+async function role(dir: string, self: { ip: string; port: number }, upTime = Math.floor(Date.now() / 1000)) {
   const store = path.join(dir, 'store0');
   fs.mkdirSync(store, { recursive: true });
   const storePaths = new StorePaths({ paths: [{ path: store, readonly: false }], subdirCount: 2 });
   await storePaths.init();
   const r = new TrunkRole({
     dataDir: path.join(dir, 'data'), storePaths, names: new FileNameGenerator({ subdirCount: 2, mode: 0, rotateCount: 1 }), pathMode: 0,
-    flags: memoryFlagStore(), log: silentLogger, upTime: Math.floor(Date.now() / 1000),
+    flags: memoryFlagStore(), log: silentLogger, upTime,
     self: () => ({ id: self.ip, ips: [self.ip], port: self.port, useStorageId: false, group: 'group1' }),
     reserve: () => ({ kind: 'mb', mb: 0, text: '0MB' }),
     dial: { connectTimeout: 2, networkTimeout: 5 }, heartBeatMs: 30_000, syncWaitMs: 20, syncIntervalMs: 0,
@@ -102,6 +102,21 @@ describe('trunk sync senders', () => {
     } finally {
       await r.stop();
       await member.close();
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('stopping after an hour of run time saves the snapshot (§11.10); before that it does not', async () => {
+    for (const [age, saved] of [[4000, true], [10, false]] as const) {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'fdfs-trunk-stop-'));
+      const { r } = await role(dir, { ip: '127.0.0.1', port: 1 }, Math.floor(Date.now() / 1000) - age);
+      await r.becomeStandalone();
+      const s = await r.slots.alloc(1000, 0);
+      await r.slots.confirm(s, 0);
+      await r.stop();
+      const snap = path.join(dir, 'data', 'storage_trunk.dat');
+      assert.equal(fs.existsSync(snap), saved, `run time ${age} s`);
+      if (saved) assert.match(fs.readFileSync(snap, 'latin1'), /^\d+\n\d+ A 0 \d+ \d+ 1 1000 4193304\n$/);
       fs.rmSync(dir, { recursive: true, force: true });
     }
   });

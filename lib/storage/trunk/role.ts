@@ -320,8 +320,10 @@ export class TrunkRole implements TrunkService {
   }
 
   private writeSnapshot(): Promise<void> {
+    // Not requireAllocator(): the role may be on its way out (the snapshot written when it is lost).
+    if (!this.allocator) return Promise.reject(new FdfsError('EINVAL', 'no trunk allocator loaded'));
     return saveTrunkSnapshot({
-      allocator: this.requireAllocator(), params: this.params!, binlog: this.binlog!, snapshotFile: this.snapshotFile,
+      allocator: this.allocator, params: this.params!, binlog: this.binlog!, snapshotFile: this.snapshotFile,
       storePaths: this.o.storePaths, log: this.o.log,
     });
   }
