@@ -139,7 +139,11 @@ export class TrunkSyncSender {
     let markSaved = this.offset;
     while (!this.stopping && !this.restartAtZero) {
       const end = o.binlog.flushedSize;
-      if (end < this.offset) return 0; // the binlog was replaced: start over at 0
+      if (end < this.offset) {
+        // The binlog was replaced (compression): the member starts over from 0 with 33.
+        this.restartAtZero = true;
+        return 0;
+      }
       if (end > this.offset) {
         const body = await readLines(o.binlog.file, this.offset, Math.min(end - this.offset, MAX_SYNC_BODY));
         if (body.length === 0) return 1000; // a line longer than a package: cannot happen with our writer
