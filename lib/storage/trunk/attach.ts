@@ -1,5 +1,4 @@
 import type { StorageConfig } from '../../config/storage-config.ts';
-import type { StorageBrief } from '../../protocol/records.ts';
 import type { Logger } from '../../util/log.ts';
 import type { FileNameGenerator } from '../file-names.ts';
 import type { InitFlag } from '../init-flag.ts';
@@ -58,4 +57,3 @@ export function fromLeader(h: Pick<TrunkHost, 'leader'>, trackerLine: string): b
   return leader === null || leader === trackerLine;
 }
 
-export type { StorageBrief };
