@@ -99,6 +99,17 @@ describe('trunk sync senders', () => {
       await waitFor('the mark file', () => fs.existsSync(mark) && fs.readFileSync(mark, 'latin1') === `binlog_offset=${size}\n`, 5000, 20);
       // 74's value: free + held bytes in MB.
       assert.deepEqual(r.trunkReport(), { fileId: 1, freeMb: 3 });
+
+      // A compression (§11.10): the member gets 33 again and then the whole compressed binlog.
+      await r.compress();
+      const compressed = fs.readFileSync(r.binlog!.file);
+      assert.equal(compressed.toString('latin1').trim().split('\n').length, 1, 'one A line per free block');
+      await waitFor('33 and the compressed binlog at the member', () => {
+        const last33 = member.got.map((g) => g.cmd).lastIndexOf(CMD.TRUNK_TRUNCATE_BINLOG_FILE);
+        if (last33 <= 0) return false;
+        const after = Buffer.concat(member.got.slice(last33).filter((g) => g.cmd === CMD.TRUNK_SYNC_BINLOG).map((g) => g.body));
+        return after.equals(compressed);
+      }, 10000, 20);
     } finally {
       await r.stop();
       await member.close();
