@@ -53,11 +53,18 @@ export class TrunkBinlog {
   flush(): Promise<void> {
     return this.serial(async () => {
       if (!this.fh || this.pendingBytes === 0) return;
+      const count = this.pending.length;
       const data = Buffer.concat(this.pending, this.pendingBytes);
-      this.pending = [];
-      this.pendingBytes = 0;
-      await this.fh.write(data, 0, data.length, null);
-      this.written += data.length;
+      // Appending (no position) keeps a partial write from a full disk at the end; what failed to
+      // go out stays buffered for the next attempt.
+      const { bytesWritten } = await this.fh.write(data, 0, data.length, null);
+      this.pending.splice(0, count);
+      this.pendingBytes -= data.length;
+      this.written += bytesWritten;
+      if (bytesWritten < data.length) {
+        this.pending.unshift(data.subarray(bytesWritten));
+        this.pendingBytes += data.length - bytesWritten;
+      }
       await this.fh.sync();
     });
   }
