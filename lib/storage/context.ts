@@ -11,7 +11,7 @@ import type { MetadataStore } from './metadata-store.ts';
 import type { PathSelectMode, StorePaths } from './store-paths.ts';
 import type { SyncReceiver } from './sync/receiver.ts';
 import type { PeerSyncStatus } from '../protocol/sync-status.ts';
-import type { SlotAllocator, TrunkParameters } from './trunk/types.ts';
+import type { SlotAllocator, TrunkParameters, TrunkService } from './trunk/types.ts';
 
 // What every storage command handler works with (handlers/*.ts). StorageServer builds it.
 
@@ -103,4 +103,6 @@ export interface StorageContext {
   isGroupMember?(ip: string): boolean | Promise<boolean>;
   /** The group's trunk server as seen from here (§11.5, §11.6); absent while trunk mode is off. */
   readonly trunkAllocator?: SlotAllocator;
+  /** The trunk role's side of 27–33 (lib/storage/handlers/trunk-*.ts); absent while trunk mode is off. */
+  readonly trunk?: TrunkService;
 }

@@ -47,6 +47,9 @@ import { registerStorageMetrics } from '../metrics/storage-metrics.ts';
 import { StatConsumer } from './stat-consumer.ts';
 import { logRequests } from '../util/request-log.ts';
 import { bridgeBinlog, bridgeReporter, bridgeSyncReceiver } from './event-bridge.ts';
+import { createTrunkRole, fromLeader } from './trunk/attach.ts';
+import { parseTrunkParameters } from './trunk/parameters.ts';
+import type { TrunkRole } from './trunk/role.ts';
 
 // The storage daemon (PROTOCOL.md §3, §4, §7): store paths, binlog, state files, the client
 // command table, and the ReporterHost the tracker reporter talks to.
@@ -160,6 +163,9 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
   /** Store paths to rebuild from a peer before serving (disk recovery, §5.11). */
   private recoverPaths: number[] = [];
   private readonly recoveryAbort = new AbortController();
+  /** Trunk storage (§11): created when 75 says use_trunk_file; its binlog opens before we serve. */
+  trunkRole: TrunkRole | null = null;
+  private trunkConfigured: Promise<void> = Promise.resolve();
 
   constructor(config: StorageConfig, log: Logger = silentLogger, options: StorageServerOptions = {}) {
     super();
@@ -271,7 +277,27 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
     p.storeSlaveFileUseLink = boolParam(params.get('store_slave_file_use_link'), p.storeSlaveFileUseLink);
     const maxDelay = Number(params.get('storage_sync_file_max_delay'));
     if (Number.isInteger(maxDelay) && maxDelay > 0) p.syncFileMaxDelay = maxDelay;
+    p.trunk = parseTrunkParameters(params);
+    if (p.trunk && this._storePaths && this._names) this.trunkConfigured = this.configureTrunk(p.trunk);
     this.updateSource();
+  }
+
+  /** §11.7: data/trunk/binlog exists on every member of a trunk group. */
+  private async configureTrunk(params: NonNullable<TrackerParameters['trunk']>): Promise<void> {
+    this.trunkRole ??= createTrunkRole({
+      config: this.config, dataDir: this.dataDir, storePaths: this.storePaths, names: this.names, upTime: this.upTime, log: this.log,
+      initFlag: () => this.initFlag, saveInitFlag: () => this.saveInitFlag(),
+      self: () => ({ id: this._serverId, ips: this.myIps, port: this._port, useStorageId: this.params.useStorageId, group: this._groupName }),
+      reserve: () => this.params.reserve,
+      reporter: () => this.reporter,
+      leader: () => (this.reporter as { leader?: string | null } | null)?.leader ?? null,
+    });
+    await this.trunkRole.configure(params);
+  }
+
+  /** §11.5: what the report loop sends with 73/74 while this storage is trunk server. */
+  trunkReport(): { fileId: number; freeMb: number } | null {
+    return this.trunkRole?.trunkReport() ?? null;
   }
 
   onServerId(id: string): void {
@@ -456,6 +482,8 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
       await this.openState();
       await this.listen();
       await this.bootstrap();
+      await this.trunkConfigured;
+      if (this.options.reporter === false) await this.trunkRole?.becomeStandalone();
       if (this.recoverPaths.length > 0) await this.recoverDisks();
       if (!this._groupName) throw new FdfsError('EINVAL', 'group_name is not set and no tracker told us our group');
       if (!this.names.source) {
@@ -615,6 +643,8 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
       sync: this.syncReceiver ?? undefined,
       syncStatus: () => this.syncManager ? this.syncManager.status() : Promise.resolve([]),
       isGroupMember: this.options.reporter === false ? undefined : (ip) => this.isGroupMember(ip),
+      get trunk() { return self.trunkRole?.params ? self.trunkRole : undefined; },
+      get trunkAllocator() { return self.trunkRole?.params ? self.trunkRole.slots : undefined; },
     };
     this.handlerCtx = ctx;
     this.server = new PacketServer<StorageContext>({
@@ -683,6 +713,10 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
     const factory: ReporterFactory = o.reporter ?? ((host, config, log) => new TrackerReporter(host, config, log));
     this.reporter = factory(this, this.config, this.log.child('reporter'));
     bridgeReporter(this, this.reporter as ReporterLike & EventEmitter);
+    (this.reporter as ReporterLike & EventEmitter).on('trunk-server', (brief: StorageBrief, line: string) => {
+      if (this.trunkRole && fromLeader({ leader: () => (this.reporter as { leader?: string | null }).leader ?? null }, line)) void this.trunkRole.onTrunkServer(brief, line);
+    });
+    this.on('members', (members: StorageBrief[]) => this.trunkRole?.onMembers(members));
     this.reporter.on('active', () => {
       this.log('info', 'a tracker reports this storage ACTIVE');
       this.emit('active');
@@ -806,6 +840,7 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
     this.statConsumer?.close();
     await step('stopping replication', () => this.syncManager?.stop());
     await step('stopping the tracker reporter', () => this.reporter?.stop());
+    await step('stopping the trunk role', () => this.trunkRole?.stop());
     await step('saving replication progress', () => this.syncReceiver?.close());
     await step('closing the binlog', () => this._binlog?.close());
     if (this._names) {

@@ -5,9 +5,11 @@ import type { TrackerContext } from './context.ts';
 import { designatedStoreServer } from './selection.ts';
 
 /**
- * The trunk server role (PROTOCOL.md §11.5), the leader's job. Simplified choice: the group's
- * store server (first writable member by id, or lowest upload_priority); the binlog-size
- * comparison through 31 is not done, since every member holds the same trunk binlog once synced.
+ * The trunk server role (PROTOCOL.md §11.5), the leader's job. Choice: the group's store server
+ * (first writable member by id, or lowest upload_priority) unless another writable member holds a
+ * longer trunk binlog (31): the member with the most of the log rebuilds the most exact free-space
+ * view. 6.16 compares each member with the store server's size only, so the last member larger than
+ * it wins; we take the largest, as the design intends (§13 lists the defect).
  */
 export class TrunkCoordinator {
   private readonly busy = new Set<string>();
@@ -23,13 +25,51 @@ export class TrunkCoordinator {
     if (!g) return;
     const current = g.trunkServerId ? g.find(g.trunkServerId) : undefined;
     if (current && !this.stale(ctx, current)) return;
-    const candidate = designatedStoreServer(g.writable, ctx.config.store_server);
-    if (!candidate) {
+    const storeServer = designatedStoreServer(g.writable, ctx.config.store_server);
+    if (!storeServer) {
       if (current) this.clear(ctx, g, `trunk server ${current.id} stopped beating and no writable member can take over`);
       return;
     }
+    void this.choose(g, storeServer, current);
+  }
+
+  /** §11.5 steps 1–3: 31 to the store server (failure: nothing changes), then to the others. */
+  private async choose(g: GroupRecord, storeServer: StorageRecord, current: StorageRecord | undefined): Promise<void> {
+    const ctx = this.ctx();
+    this.busy.add(g.name);
+    let candidate: StorageRecord;
+    try {
+      let best = await this.binlogSize(ctx, storeServer);
+      if (best === null) return;
+      candidate = storeServer;
+      for (const s of g.writable) {
+        if (s === storeServer) continue;
+        const size = await this.binlogSize(ctx, s);
+        if (size !== null && size > best) {
+          best = size;
+          candidate = s;
+        }
+      }
+    } finally {
+      this.busy.delete(g.name);
+    }
     if (candidate === current) return;
-    void this.set(g, candidate);
+    await this.set(g, candidate);
+  }
+
+  /** 31 TRUNK_GET_BINLOG_SIZE on a new connection; null when it fails. */
+  private async binlogSize(ctx: TrackerContext, s: StorageRecord): Promise<number | null> {
+    let conn: ClientConnection | undefined;
+    try {
+      conn = await ClientConnection.connect(s.ip, s.port, { connectTimeout: ctx.config.connect_timeout, networkTimeout: ctx.config.network_timeout });
+      const body = await conn.request(CMD.TRUNK_GET_BINLOG_SIZE, [], { maxResponse: 8 });
+      return body.length === 8 ? Number(body.readBigInt64BE(0)) : null;
+    } catch (err) {
+      ctx.log('debug', `group ${g(s)}: TRUNK_GET_BINLOG_SIZE to ${s.id}: ${(err as Error).message}`);
+      return null;
+    } finally {
+      conn?.close();
+    }
   }
 
   /** §11.5: k × check_active_interval without heartbeat (k = 2; 3 while it started recently). */
@@ -83,6 +123,10 @@ export class TrunkCoordinator {
       this.busy.delete(g.name);
     }
   }
+}
+
+function g(s: StorageRecord): string {
+  return s.group.name;
 }
 
 function trunkLogLine(group: string, from: string, to: string): string {

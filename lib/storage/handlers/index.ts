@@ -21,6 +21,7 @@ import { syncRange } from './sync-range.ts';
 import { syncStatus } from './sync-status.ts';
 import { reportServerId, syncWatermark } from './sync-session.ts';
 import { truncateFile } from './truncate.ts';
+import { TRUNK_HANDLERS } from './trunk-binlog.ts';
 import { upload } from './upload.ts';
 import { uploadSlave } from './upload-slave.ts';
 
@@ -58,6 +59,8 @@ const TABLE: ReadonlyArray<[number, Handler<StorageContext>]> = [
   [CMD.FETCH_ONE_PATH_BINLOG, fetchOnePathBinlog],
   // fdfs extension: outgoing replication per peer, for `fdfs list` (lib/protocol/sync-status.ts).
   [CMD.FDFS_SYNC_STATUS, syncStatus],
+  // Trunk storage, 27–33 (§11.6).
+  ...TRUNK_HANDLERS,
 ];
 
 /**

@@ -7,6 +7,7 @@ import { initialSyncStep, join } from './join.ts';
 import { changeStatus } from './leader-status.ts';
 import { beat, changelog, checkActive, diskReport, syncReport } from './reports.ts';
 import { learnMyIp, ownIdFromIps, setServerId } from './startup.ts';
+import { hasTrunkCalls, trunkDuties } from './trunk.ts';
 
 // One long-lived report connection per configured tracker (PROTOCOL.md §4, §4.4): connect, JOIN,
 // the initial-sync step, then every second whatever is due; on failure close, wait, start over.
@@ -120,6 +121,8 @@ export async function session(r: ReporterCore, link: TrackerLink, conn: ClientCo
         lastDisk = now;
       }
       if (!r.activeSeen && (beaten || ticks < ACTIVE_FAST_POLLS)) await checkActive(r, link, conn);
+      // §11.5: 72/73 queued by the trunk role, 73/74 while this storage is trunk server.
+      await trunkDuties(r, link, conn);
       if (link.reportMyStatus) {
         link.reportMyStatus = false;
         await changeStatus(r, link, conn);
@@ -135,6 +138,7 @@ export async function session(r: ReporterCore, link: TrackerLink, conn: ClientCo
       let pause = link.forceBeat ? Math.min(r.opts.tickMs, lastBeat + MIN_EARLY_BEAT_GAP_MS - Date.now()) : r.opts.tickMs;
       // Sync progress waiting for its 1 s spacing goes out as soon as that allows.
       if (r.syncChangeCount !== syncReported) pause = Math.min(pause, lastSyncReport + 1000 - Date.now());
+      if (hasTrunkCalls(link)) pause = 0;
       if (pause > 0 && !r.stopping && !peerClosed) await link.sleeper.sleep(pause);
     }
   } finally {

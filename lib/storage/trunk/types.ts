@@ -50,3 +50,27 @@ export interface SlotAllocator {
   /** 29 after a delete; the caller ignores its failure (§11.11). */
   free(slot: TrunkSlot): Promise<void>;
 }
+
+/**
+ * What the 27–33 handlers (lib/storage/handlers/trunk-*.ts) ask of the storage's trunk role
+ * (lib/storage/trunk/role.ts). Every method throws FdfsError EINVAL when use_trunk_file is off or
+ * the request does not fit the role (§11.6).
+ */
+export interface TrunkService {
+  /** The tracker's trunk parameters; null until 75 said use_trunk_file. */
+  readonly params: TrunkParameters | null;
+  /** The loaded allocator of the trunk server; EINVAL when this storage is not (or not yet) it. */
+  requireAllocator(): {
+    alloc(size: number, storePathIndex: number): Promise<TrunkSlot>;
+    confirm(slot: TrunkSlot, status: number): void;
+    free(slot: TrunkSlot): void;
+  };
+  /** 30: append synced trunk binlog bytes. */
+  appendSynced(body: Uint8Array): void;
+  /** 31: size of `data/trunk/binlog`. */
+  binlogSize(): number;
+  /** 32: delete storage_trunk.dat and every trunk mark. */
+  deleteBinlogMarks(): Promise<void>;
+  /** 33: empty the local trunk binlog. */
+  truncateBinlog(): Promise<void>;
+}
