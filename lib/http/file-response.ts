@@ -13,6 +13,8 @@ import { parseRange, type ByteRange } from './range.ts';
 export interface OpenFile {
   fd: number;
   size: number;
+  /** Where the content starts in fd: 0, or a trunk slot's offset + 24 (PROTOCOL.md §11.11). */
+  base?: number;
   /** Unix seconds: the timestamp in the file name (§10), or the file's mtime for appenders. */
   lastModified: number;
   etag: string;
@@ -77,8 +79,8 @@ function readWhole(fd: number, start: number, length: number): Buffer {
   return buf;
 }
 
-function rangeStream(fd: number, r: ByteRange): Readable {
-  return fs.createReadStream('', { fd, start: r.start, end: r.end, autoClose: false, highWaterMark: CHUNK });
+function rangeStream(fd: number, r: ByteRange, base = 0): Readable {
+  return fs.createReadStream('', { fd, start: base + r.start, end: base + r.end, autoClose: false, highWaterMark: CHUNK });
 }
 
 /** Answer the request from `f`; the caller closes f.fd afterwards. */
@@ -109,8 +111,8 @@ export async function sendFile(ctx: HttpContext, f: OpenFile): Promise<void> {
     if (ranges) headers['Content-Range'] = `bytes ${r.start}-${r.end}/${f.size}`;
     res.writeHead(ranges ? 206 : 200, headers);
     if (head || length === 0) { res.end(); return; }
-    if (length <= SMALL_BODY) { res.end(readWhole(f.fd, r.start, length)); return; }
-    await pipeline(rangeStream(f.fd, r), res);
+    if (length <= SMALL_BODY) { res.end(readWhole(f.fd, (f.base ?? 0) + r.start, length)); return; }
+    await pipeline(rangeStream(f.fd, r, f.base), res);
     return;
   }
 
@@ -127,7 +129,7 @@ export async function sendFile(ctx: HttpContext, f: OpenFile): Promise<void> {
   async function* parts(): AsyncGenerator<Buffer> {
     for (const r of ranges as ByteRange[]) {
       yield partHead(r);
-      for await (const chunk of rangeStream(fd, r)) yield chunk as Buffer;
+      for await (const chunk of rangeStream(fd, r, f.base)) yield chunk as Buffer;
     }
     yield tail;
   }

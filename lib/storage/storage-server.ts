@@ -33,6 +33,7 @@ import type { ReporterHost } from './reporter-host.ts';
 import { readStatFile, writeStatFile } from './stat-file.ts';
 import { StorePaths } from './store-paths.ts';
 import { PlainEngine } from './engine/plain-engine.ts';
+import { TrunkEngine } from './engine/trunk-engine.ts';
 import type { StorageEngine } from './engine/engine.ts';
 import { ioEvent } from './io-events.ts';
 import { DiskRecovery, markRecoveryPending, storePathsToRecover } from './recovery/disk-recovery.ts';
@@ -153,7 +154,8 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
   /** The background removal of upload temp files a kill -9 left (the engine's deep sweep; tests await it). */
   uploadTempSweep: Promise<number> = Promise.resolve(0);
   /** Where file content lives (lib/storage/engine): built once the name generator exists. */
-  private _engine: PlainEngine | null = null;
+  private _engine: TrunkEngine | null = null;
+  private _plain: PlainEngine | null = null;
   /** The handlers' context, the source of their I/O events (set when listening). */
   private handlerCtx: StorageContext | null = null;
   /** Prometheus metrics fed by the request events (lib/util/events.ts). */
@@ -566,11 +568,22 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
       rotateCount: c.file_distribute_rotate_count,
       cursor: saved?.dist,
     });
-    this._engine = new PlainEngine({
+    this._plain = new PlainEngine({
       storePaths,
       names: this._names,
       fsyncAfterBytes: c.fsync_after_written_bytes,
       io: (op, phase) => { if (this.handlerCtx) ioEvent(this.handlerCtx, op, phase); },
+    });
+    // PROTOCOL.md §11: trunk names and small uploads go to slots once 75 says use_trunk_file;
+    // everything else (and everything while trunk mode is off) to the plain engine.
+    this._engine = new TrunkEngine({
+      plain: this._plain,
+      storePaths,
+      trunk: () => this.params.trunk,
+      allocator: () => (this.trunkRole?.params ? this.trunkRole.slots : undefined),
+      source: () => this._names?.source ?? null,
+      onIo: (op, phase) => { if (this.handlerCtx && op !== 'link') ioEvent(this.handlerCtx, op, phase); },
+      log: this.log.child('trunk-data'),
     });
     // What a kill -9 left of content never committed: incoming sync files before serving (one
     // readdir per store path), uploads' temp files in the background (every data/HH/HH).
@@ -637,7 +650,7 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
       log: this.log.child('handlers'),
       engine: this.engine,
       fsyncAfterBytes: c.fsync_after_written_bytes,
-      claimedNames: this._engine!.claimedNames,
+      claimedNames: this._plain!.claimedNames,
       fileLocks: new FileLocks(),
       sourceIpOf: (s) => this.sourceIpOf(s),
       sync: this.syncReceiver ?? undefined,

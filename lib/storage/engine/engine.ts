@@ -286,4 +286,11 @@ export interface StorageEngine {
    * calls it twice: deep false before serving, deep true in the background). Returns how many went.
    */
   sweep(opts: SweepOptions): Promise<number>;
+
+  /**
+   * Whether an upload of `size` content bytes would go into a trunk slot (PROTOCOL.md §11.2): such
+   * an upload skips the storage's free-space check, the trunk file's space being counted already.
+   * Absent (plain files): never.
+   */
+  packs?(size: number): boolean;
 }

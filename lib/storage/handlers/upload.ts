@@ -9,6 +9,9 @@ import { ioEvent } from '../io-events.ts';
 import { nowSec } from './common.ts';
 import { contentOf } from './io.ts';
 import { logCreated } from './new-file.ts';
+import type { ReservedSpace } from '../../config/values.ts';
+
+const NO_RESERVE: ReservedSpace = { kind: 'mb', mb: 0, text: '0' };
 
 // UPLOAD_FILE (11) and UPLOAD_APPENDER_FILE (23), PROTOCOL.md §3.1, §3.2: decode ⇒ engine
 // (receive, then commit under a name the engine builds) ⇒ binlog `C` ⇒ reply.
@@ -27,7 +30,12 @@ export async function upload(req: Request, ctx: StorageContext): Promise<Buffer>
   if (!isNameSafeExt(u.ext)) throw new FdfsError('EINVAL', `invalid file extension ${JSON.stringify(u.ext)}: would make an invalid file name`);
   if (!ctx.names.source) throw new FdfsError('EAGAIN', 'storage not ready: own address not known yet');
 
-  const index = await ctx.storePaths.choose(u.storePathIndex, u.fileSize, ctx.params.reserve, ctx.params.pathMode);
+  // §11.2: an upload going into a trunk slot skips the reserve check (the tracker's store-path
+  // choice counted trunk free space already); it still needs a usable store path.
+  const packed = !appender && ctx.engine.packs?.(u.fileSize) === true;
+  const index = packed
+    ? await ctx.storePaths.choose(u.storePathIndex, 0, NO_RESERVE, ctx.params.pathMode)
+    : await ctx.storePaths.choose(u.storePathIndex, u.fileSize, ctx.params.reserve, ctx.params.pathMode);
   const incoming = await ctx.engine.receive(contentOf(req), { to: 'new', storePathIndex: index, startTime: nowSec(), packable: !appender }, {
     size: u.fileSize,
     onBytes: (n) => ioEvent(ctx, 'body', 'start', n, req.cmd),
