@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { startCluster, type Cluster } from '../test/helpers/cluster.ts';
+import { cpuSeconds, loadTool } from './perf.ts';
 
 // `npm run bench -- trunk [--quick] [--count N] [--rounds N] [--concurrency C]`: the issue-12
 // benchmark. Uploads of 1–16 KiB into a trunk group (use_trunk_file, PROTOCOL.md §11) and into a
@@ -16,7 +16,6 @@ import { startCluster, type Cluster } from '../test/helpers/cluster.ts';
 // directories and bytes on disk (st.blocks × 512) under the storage's data dir, and the storage's
 // start-up time with those files present. Never a unit test.
 
-const CLK_TCK = 100;
 const KiB = 1024;
 const MB = 1024 * 1024;
 
@@ -57,33 +56,10 @@ export interface TrunkRow {
   writableMs: number;
 }
 
-/** utime + stime of a process, in seconds (Linux /proc), as bench/perf.ts. */
-function cpuSeconds(pid: number | undefined): number {
-  if (!pid) return 0;
-  try {
-    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  } catch {
-    return 0;
-  }
-}
-
-function loadTool(): string {
-  const candidates = [
-    process.env.FDFS_LOAD_TOOL,
-    path.resolve(process.cwd(), '../shared/tools/fdfs-load.mjs'),
-    fileURLToPath(new URL('../../../shared/tools/fdfs-load.mjs', import.meta.url)),
-  ].filter((p): p is string => !!p);
-  const found = candidates.find((p) => fs.existsSync(p));
-  if (!found) throw new Error(`the neutral load tool was not found (looked at ${candidates.join(', ')}); set FDFS_LOAD_TOOL`);
-  return found;
-}
-
 interface ToolStats { ok: number; errors: number; ops_per_s: number; error_samples?: string[] }
 interface ToolResult { seconds: number; stats: Record<string, ToolStats> }
 
-/** Runs the load tool; a non-zero exit with stats (some errors) is still a result. */
+/** Runs the load tool; unlike perf.ts, a non-zero exit with stats (some errors) is still a result, counted in the table. */
 async function runTool(args: string[]): Promise<ToolResult> {
   const child = spawn(process.execPath, [loadTool(), ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
