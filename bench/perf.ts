@@ -72,7 +72,7 @@ function workloadName(w: { op: string; size: number; concurrency: number }): str
 }
 
 /** utime + stime of a process, in seconds (Linux /proc). */
-function cpuSeconds(pid: number | undefined): number {
+export function cpuSeconds(pid: number | undefined): number {
   if (!pid) return 0;
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -99,7 +99,7 @@ function resetPeak(pid: number | undefined): void {
 }
 
 /** The neutral load tool: FDFS_LOAD_TOOL, or ../shared/tools/fdfs-load.mjs beside the checkout. */
-function loadTool(): string {
+export function loadTool(): string {
   const candidates = [
     process.env.FDFS_LOAD_TOOL,
     path.resolve(process.cwd(), '../shared/tools/fdfs-load.mjs'),

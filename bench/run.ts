@@ -11,10 +11,12 @@ import { runBatchBench } from './batch.ts';
 import { runHttpBench } from './http.ts';
 import { tempDir } from '../test/helpers/cluster.ts';
 import { runPerfBench } from './perf.ts';
+import { runTrunkBench } from './trunk.ts';
 
-// `npm run bench [-- core|replication|batch|http|perf|compare|all] [--quick] [--rounds N] [--storages 1|2]`:
+// `npm run bench [-- core|replication|batch|http|perf|compare|trunk|all] [--quick] [--rounds N] [--storages 1|2]`:
 // real daemons, a table for people and JSON for machines. `perf` / `compare` are bench/perf.ts (the
-// neutral load tool, server CPU per op, C FastDFS side by side); the others use bench/load.ts.
+// neutral load tool, server CPU per op, C FastDFS side by side); `trunk` is bench/trunk.ts (trunk group vs
+// plain group, [--count N] [--concurrency C]); the others use bench/load.ts.
 // Figures are only meaningful on an otherwise idle machine; this is never a unit test.
 
 const args = process.argv.slice(2);
@@ -23,9 +25,9 @@ const valueOf = (name: string): string | undefined => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const suite = args.find((a, i) => !a.startsWith('--') && !['--rounds', '--storages'].includes(args[i - 1] ?? '')) ?? 'core';
-if (!['core', 'replication', 'batch', 'http', 'perf', 'compare', 'all'].includes(suite)) {
-  process.stderr.write(`unknown suite ${suite}: use core, replication, batch, http, perf, compare or all\n`);
+const suite = args.find((a, i) => !a.startsWith('--') && !['--rounds', '--storages', '--count', '--concurrency'].includes(args[i - 1] ?? '')) ?? 'core';
+if (!['core', 'replication', 'batch', 'http', 'perf', 'compare', 'trunk', 'all'].includes(suite)) {
+  process.stderr.write(`unknown suite ${suite}: use core, replication, batch, http, perf, compare, trunk or all\n`);
   process.exit(2);
 }
 const rounds = Number(valueOf('--rounds') ?? (quick ? 1 : 3));
@@ -145,5 +147,17 @@ if (suite === 'perf' || suite === 'compare') {
   const r = await runPerfBench({ quick, compare: suite === 'compare', rounds, storages: storageCount as 1 | 2 });
   results.perf = { rounds, storages: storageCount, rows: r.rows, replication: r.replication, skippedC: r.skippedC };
   process.stdout.write(`\n== ${suite}: 1 tracker + ${storageCount} storage(s), medians of ${rounds} round(s); CPU = utime+stime of the daemons ÷ ops ==\n${r.table}\n`);
+}
+if (suite === 'trunk') {
+  // The issue's 100,000 uploads; one round unless --rounds says otherwise (a round is two fresh clusters).
+  const count = Number(valueOf('--count') ?? (quick ? 10_000 : 100_000));
+  const concurrency = Number(valueOf('--concurrency') ?? 16);
+  if (!(Number.isInteger(count) && count >= 1) || !(Number.isInteger(concurrency) && concurrency >= 1)) {
+    process.stderr.write('--count and --concurrency take positive integers\n');
+    process.exit(2);
+  }
+  const r = await runTrunkBench({ count, rounds: valueOf('--rounds') ? rounds : 1, concurrency });
+  results.trunk = { count, concurrency, rows: r.rows, summary: r.summary };
+  process.stdout.write(`\n== trunk: ${count} uploads of 1–16 KiB, trunk group vs plain group (1 tracker + 1 storage each, fresh), ${concurrency} connections; CPU = storage utime+stime ÷ ops ==\n${r.table}\n`);
 }
 process.stdout.write(`\nJSON ${JSON.stringify(results)}\n`);
