@@ -126,6 +126,9 @@ test('the trunk server dies under upload load: another takes over; every acknowl
     await c.startStorage(victim);
     await waitActive(c, MEMBERS, 60000);
 
+    // EEXIST is the uploader's §11.4 unused test refusing a slot that holds a file: the trunk
+    // server handed out a used slot (caught only because the file was already on that disk).
+    assert.equal(load.errors.get('EEXIST') ?? 0, 0, `uploads refused with EEXIST: ${JSON.stringify(errors)}`);
     const ids = [...load.acked.keys()];
     const trunkFiles = new Set(ids.map((id) => parseTrunkName(split(id).name)?.slot.trunkId));
     assert.ok(trunkFiles.size >= 3, `uploads spread over ${trunkFiles.size} trunk files`);
