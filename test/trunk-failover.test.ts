@@ -107,10 +107,12 @@ test('the trunk server dies under upload load: another takes over; every acknowl
     const victim = STORAGE_IPS.indexOf(first);
     assert.ok(victim >= 0 && victim < MEMBERS, `trunk server ${first} is a member`);
 
+    const loadStart = Date.now();
     load = startLoad(client);
     // Enough uploads before the kill that several trunk files are in use and the binlog is busy.
     await waitFor('uploads before the kill', () => load!.count() >= 1200, 120000, 100);
     const beforeKill = load.count();
+    process.stderr.write(`trunk failover: ${beforeKill} uploads in ${Date.now() - loadStart} ms before the kill\n`);
     await c.storages[victim]!.kill9();
 
     const next = (await waitFor('another trunk server', async () => {
