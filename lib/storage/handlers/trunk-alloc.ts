@@ -5,6 +5,7 @@ import type { StorageContext } from '../context.ts';
 import {
   ALLOC_REQUEST_LEN, SLOT_REQUEST_LEN, decodeAllocRequest, decodeSlotRequest, encodeTrunkInfo,
 } from '../trunk/trunk-info.ts';
+import { keepsSlot } from '../trunk/remote-slots.ts';
 import type { TrunkService, TrunkSlot } from '../trunk/types.ts';
 
 // 27 TRUNK_ALLOC_SPACE, 28 TRUNK_ALLOC_CONFIRM, 29 TRUNK_FREE_SPACE on the trunk server
@@ -50,6 +51,8 @@ async function slotRequest(req: Request, ctx: StorageContext, what: string): Pro
 export async function trunkAllocConfirm(req: Request, ctx: StorageContext): Promise<void> {
   const { trunk, slot } = await slotRequest(req, ctx, 'TRUNK_ALLOC_CONFIRM');
   trunk.requireAllocator().confirm(slot, req.header.status);
+  // The reply acknowledges the upload: its records must outlive this trunk server (§11.5, §11.7).
+  if (keepsSlot(req.header.status)) await trunk.replicated();
 }
 
 export async function trunkFreeSpace(req: Request, ctx: StorageContext): Promise<void> {

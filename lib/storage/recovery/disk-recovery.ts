@@ -7,6 +7,8 @@ import { parseLogicName } from '../../protocol/filename.ts';
 import type { ClientConnection } from '../../net/client-connection.ts';
 import type { Logger } from '../../util/log.ts';
 import { parseBinlogLine, type BinlogRecord } from '../binlog.ts';
+import { trunkFileName } from '../trunk/trunk-file.ts';
+import { parseTrunkName } from '../trunk/trunk-name.ts';
 import type { StorePaths } from '../store-paths.ts';
 import type { TrackerDialOptions, TrackerEndpoint } from '../tracker-session.ts';
 import { readLinesFrom } from './binlog-lines.ts';
@@ -217,22 +219,32 @@ export class DiskRecovery {
 
   /**
    * §5.11 step 5: the fetched lines again as `<ts> <op> <name>[ <target>]`, checked to be
-   * C/c/L/l records of this path (trunk files, kept first per trunk file in C, do not exist here).
+   * C/c/L/l records of this path; a trunk name is kept only for the first record of its trunk file,
+   * those records last, ordered by (sub dirs, trunk id): copyFile fetches the whole trunk file once.
    */
   private async rewriteFetched(): Promise<void> {
     const tmp = this.files.binlogTmpFile(0);
     const out = await fs.open(tmp, 'w', 0o644);
     try {
       let buf: string[] = [];
+      const trunks = new Map<string, { t: { subPathHigh: number; subPathLow: number; trunkId: number }; line: string }>();
       for await (const { line } of readLinesFrom(this.files.binlogFile(0), 0)) {
         const r = parseBinlogLine(line);
         if (!r || !'CcLl'.includes(r.op)) {
           this.o.log('warn', `disk recovery of ${this.label}: skipping binlog line ${JSON.stringify(line.slice(0, 80))}`);
           continue;
         }
+        const t = parseTrunkName(r.name)?.slot;
+        if (t) {
+          const key = [t.storePathIndex, t.subPathHigh, t.subPathLow, t.trunkId].join(' ');
+          if (!trunks.has(key)) trunks.set(key, { t, line: `${r.timestamp} ${r.op} ${r.name}\n` });
+          continue;
+        }
         buf.push(r.extra ? `${r.timestamp} ${r.op} ${r.name} ${r.extra}\n` : `${r.timestamp} ${r.op} ${r.name}\n`);
         if (buf.length >= 1000) { await out.write(buf.join(''), null, 'latin1'); buf = []; }
       }
+      const order = [...trunks.values()].sort((a, b) => a.t.subPathHigh - b.t.subPathHigh || a.t.subPathLow - b.t.subPathLow || a.t.trunkId - b.t.trunkId);
+      buf.push(...order.map((o) => o.line));
       if (buf.length) await out.write(buf.join(''), null, 'latin1');
       await out.sync();
     } finally {
@@ -348,7 +360,12 @@ export class DiskRecovery {
   private mismatches = new Map<string, number>();
 
   /** C/c: download into a dot-named temp file (never served), mtime = record time, rename. */
-  private async copyFile(conn: ClientConnection, r: BinlogRecord): Promise<void> {
+  private async copyFile(conn: ClientConnection, record: BinlogRecord): Promise<void> {
+    // §5.11 restore step 3: a trunk name stands for its whole trunk file, `Mxx/HH/HH/<6-digit id>`,
+    // which the source serves as an ordinary file (the name is not 60 characters).
+    const t = parseTrunkName(record.name)?.slot;
+    const hh = (n: number) => n.toString(16).toUpperCase().padStart(2, '0');
+    const r = t ? { ...record, name: `M${hh(t.storePathIndex)}/${hh(t.subPathHigh)}/${hh(t.subPathLow)}/${trunkFileName(t.trunkId)}` } : record;
     const local = this.localPath(r.name);
     const tmp = path.join(path.dirname(local), `.${path.basename(local)}.recovery.tmp`);
     let size: number | null;

@@ -13,7 +13,14 @@ export interface SlotRoute {
   readonly isTrunkServer: boolean;
   readonly trunkServer: { ip: string; port: number } | null;
   requireAllocator(): TrunkAllocator;
+  /** The trunk server's records up to here reached the members (TrunkRole.replicated). */
+  replicated?(): Promise<void>;
   readonly o: { self(): { group: string } };
+}
+
+/** §11.6: 28 with status 0 or EEXIST keeps the slot used (a `D` record); others free it. */
+export function keepsSlot(status: number): boolean {
+  return status === 0 || status === 17;
 }
 
 export class RemoteSlots implements SlotAllocator {
@@ -38,7 +45,11 @@ export class RemoteSlots implements SlotAllocator {
   }
 
   async confirm(slot: TrunkSlot, status: number): Promise<void> {
-    if (this.route.isTrunkServer) { this.route.requireAllocator().confirm(slot, status); return; }
+    if (this.route.isTrunkServer) {
+      this.route.requireAllocator().confirm(slot, status);
+      if (keepsSlot(status)) await this.route.replicated?.();
+      return;
+    }
     await this.call(CMD.TRUNK_ALLOC_CONFIRM, encodeSlotRequest(this.route.o.self().group, slot), status);
   }
 

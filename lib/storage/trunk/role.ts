@@ -257,6 +257,22 @@ export class TrunkRole implements TrunkService {
     sender.start();
   }
 
+  /**
+   * After a confirm that keeps a slot used (28 with 0 / EEXIST): the trunk binlog up to here is
+   * written and every member with a live trunk-sync session has it, before the upload is
+   * acknowledged. A trunk server killed right after would otherwise take its last allocations along
+   * (the binlog is buffered up to 1 s, then sent): the member chosen next would count those slots
+   * free and hand them out again while their files still exist — two names on one slot (§11.5 "no
+   * hand-over", §11.7). Members without a session (down, reconnecting) are not waited for.
+   */
+  async replicated(): Promise<void> {
+    const binlog = this.binlog;
+    if (!binlog || !this.isTrunkServer || this.senders.size === 0) return;
+    const target = binlog.size;
+    await binlog.flush();
+    await Promise.all([...this.senders.values()].map((s) => s.reached(target)));
+  }
+
   /** Trunk-sync senders (tests, monitoring). */
   get syncSenders(): TrunkSyncSender[] { return [...this.senders.values()]; }
 

@@ -63,6 +63,9 @@ export class TrunkSyncSender {
   private restartAtZero = false;
   /** Bytes of the binlog the member has (tests, monitoring). */
   offset = 0;
+  /** Whether a session is up (33 done or not needed): only then does reached() wait. */
+  private live = false;
+  private waiters: Array<{ offset: number; resolve: () => void }> = [];
 
   constructor(private readonly o: TrunkSyncSenderOptions) {}
 
@@ -82,8 +85,31 @@ export class TrunkSyncSender {
   /** Wake up for new binlog bytes now. */
   poke(): void { this.sleeper.wake(); }
 
+  /**
+   * Resolves once the member holds the binlog up to `offset` (30 answered), or at once when no
+   * session is up; a session that fails (network timeout included) resolves its waiters too.
+   */
+  reached(offset: number): Promise<void> {
+    if (!this.live || this.offset >= offset) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.waiters.push({ offset, resolve });
+      this.poke();
+    });
+  }
+
+  private settle(): void {
+    if (this.waiters.length === 0) return;
+    this.waiters = this.waiters.filter((w) => {
+      if (this.live && this.offset < w.offset) return true;
+      w.resolve();
+      return false;
+    });
+  }
+
   async stop(): Promise<void> {
     this.stopping = true;
+    this.live = false;
+    this.settle();
     this.sleeper.wake();
     // §11.5: wait up to 3 s, then cut the connection.
     const timer = setTimeout(() => this.conn?.destroy(), 3000);
@@ -112,6 +138,8 @@ export class TrunkSyncSender {
         const code = (err as { code?: string }).code;
         pause = code === 'ENOTCONN' || code === 'EIO' ? 0 : 1000;
       } finally {
+        this.live = false;
+        this.settle();
         this.conn = null;
         await writeTrunkMark(o.markFile, this.offset).catch(() => {});
         conn.close();
@@ -135,6 +163,7 @@ export class TrunkSyncSender {
       }
       await writeTrunkMark(o.markFile, 0);
     }
+    this.live = !this.stopping;
     let lastActive = Date.now();
     let markSaved = this.offset;
     while (!this.stopping && !this.restartAtZero) {
@@ -149,6 +178,7 @@ export class TrunkSyncSender {
         if (body.length === 0) return 1000; // a line longer than a package: cannot happen with our writer
         await conn.request(CMD.TRUNK_SYNC_BINLOG, body, { maxResponse: 0 });
         this.offset += body.length;
+        this.settle();
         lastActive = Date.now();
         if (o.syncIntervalMs > 0) await this.sleeper.sleep(o.syncIntervalMs);
         continue;

@@ -65,6 +65,8 @@ export interface TrunkService {
     confirm(slot: TrunkSlot, status: number): void;
     free(slot: TrunkSlot): void;
   };
+  /** After 28 kept a slot used: wait until the members with a live trunk-sync session have the record. */
+  replicated(): Promise<void>;
   /** 30: append synced trunk binlog bytes. */
   appendSynced(body: Uint8Array): void;
   /** 31: size of `data/trunk/binlog`. */
