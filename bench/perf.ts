@@ -173,6 +173,17 @@ async function runWorkloads(kind: Kind, opts: PerfOptions): Promise<{ rows: Perf
   const rows: PerfRow[] = [];
   let replication: Record<string, unknown> | undefined;
   try {
+    if (opts.storages === 2) {
+      // Replication keeps up with 4 KiB uploads at 16 connections (lag p99). Measured first, on an
+      // idle pair: after the other workloads the sync queue still holds gigabytes of large files.
+      const peers = env.storages.map((s) => `${s.ip}:${s.port}`).join(',');
+      const { stats, raw } = await runTool(['--tracker', env.tracker.address, '--op', 'replag', '--size', '4096', '--concurrency', '16',
+        '--count', String(opts.quick ? 1000 : 4000), '--peers', peers, '--lag-max-ms', '60000']);
+      const r = stats.replication;
+      replication = { kind, uploads: stats.replag?.ok ?? stats.upload?.ok, lagP50ms: r?.p50_ms, lagP99ms: r?.p99_ms, notReplicated: r?.errors,
+        allReplicatedAfterMs: raw.all_replicated_after_upload_end_ms };
+      process.stderr.write(`perf: ${kind} replication lag p50 ${r?.p50_ms} ms, p99 ${r?.p99_ms} ms\n`);
+    }
     const idsFile = path.join(env.dir, 'ids.txt');
     for (const w of workloads(opts.quick)) {
       const args = ['--tracker', env.tracker.address, '--op', w.op, '--concurrency', String(w.concurrency), '--count', String(w.count), '--timeout', '120000'];
@@ -198,16 +209,6 @@ async function runWorkloads(kind: Kind, opts: PerfOptions): Promise<{ rows: Perf
         opsPerSec: s.ops_per_s, mbPerSec: s.mb_per_s, p50ms: s.p50_ms, p99ms: s.p99_ms, cpuUsPerOp: Math.round(total), cpuByDaemon, rssMiB,
       });
       process.stderr.write(`perf: ${kind} ${workloadName(w)}: ${s.ops_per_s.toFixed(0)} ops/s, ${Math.round(total)} µs CPU/op\n`);
-    }
-    if (opts.storages === 2) {
-      // §issue 13: replication keeps up with 4 KiB uploads at 16 connections (lag p99).
-      const peers = env.storages.map((s) => `${s.ip}:${s.port}`).join(',');
-      const { stats, raw } = await runTool(['--tracker', env.tracker.address, '--op', 'replag', '--size', '4096', '--concurrency', '16',
-        '--count', String(opts.quick ? 1000 : 4000), '--peers', peers, '--lag-max-ms', '60000']);
-      const r = stats.replication;
-      replication = { kind, uploads: stats.replag?.ok ?? stats.upload?.ok, lagP50ms: r?.p50_ms, lagP99ms: r?.p99_ms, notReplicated: r?.errors,
-        allReplicatedAfterMs: raw.all_replicated_after_upload_end_ms };
-      process.stderr.write(`perf: ${kind} replication lag p50 ${r?.p50_ms} ms, p99 ${r?.p99_ms} ms\n`);
     }
   } finally {
     await stopEnv(env);
