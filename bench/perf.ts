@@ -110,9 +110,14 @@ export function loadTool(): string {
   return found;
 }
 
-interface ToolStats { ok: number; errors: number; ops_per_s: number; mb_per_s: number; p50_ms: number; p99_ms: number }
+export interface ToolStats { ok: number; errors: number; ops_per_s: number; mb_per_s: number; p50_ms: number; p99_ms: number; error_samples?: string[] }
+export interface ToolResult extends Record<string, unknown> { seconds: number; stats: Record<string, ToolStats> }
 
-async function runTool(args: string[]): Promise<{ stats: Record<string, ToolStats>; raw: Record<string, unknown> }> {
+/**
+ * Runs the load tool with --json. It exits non-zero when some operations failed, yet still prints
+ * its figures: with `allowErrors` that is a result; without, an error. No figures at all: an error.
+ */
+export async function runTool(args: string[], opts: { allowErrors?: boolean } = {}): Promise<ToolResult> {
   const child = spawn(process.execPath, [loadTool(), ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   let err = '';
@@ -120,9 +125,8 @@ async function runTool(args: string[]): Promise<{ stats: Record<string, ToolStat
   child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
   const code = await new Promise<number | null>((r) => child.once('exit', r));
   const line = out.trim().split('\n').pop() ?? '';
-  if (code !== 0 || !line.startsWith('{')) throw new Error(`load tool exited ${code}: ${err.trim().split('\n').pop() ?? ''}`);
-  const raw = JSON.parse(line) as Record<string, unknown> & { stats: Record<string, ToolStats> };
-  return { stats: raw.stats, raw };
+  if ((code !== 0 && !opts.allowErrors) || !line.startsWith('{')) throw new Error(`load tool exited ${code}: ${err.trim().split('\n').pop() ?? ''}`);
+  return JSON.parse(line) as ToolResult;
 }
 
 interface Env {
@@ -177,8 +181,9 @@ async function runWorkloads(kind: Kind, opts: PerfOptions): Promise<{ rows: Perf
       // Replication keeps up with 4 KiB uploads at 16 connections (lag p99). Measured first, on an
       // idle pair: after the other workloads the sync queue still holds gigabytes of large files.
       const peers = env.storages.map((s) => `${s.ip}:${s.port}`).join(',');
-      const { stats, raw } = await runTool(['--tracker', env.tracker.address, '--op', 'replag', '--size', '4096', '--concurrency', '16',
+      const raw = await runTool(['--tracker', env.tracker.address, '--op', 'replag', '--size', '4096', '--concurrency', '16',
         '--count', String(opts.quick ? 1000 : 4000), '--peers', peers, '--lag-max-ms', '60000']);
+      const stats = raw.stats;
       const r = stats.replication;
       replication = { kind, uploads: stats.replag?.ok ?? stats.upload?.ok, lagP50ms: r?.p50_ms, lagP99ms: r?.p99_ms, notReplicated: r?.errors,
         allReplicatedAfterMs: raw.all_replicated_after_upload_end_ms };

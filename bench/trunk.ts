@@ -1,10 +1,12 @@
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import process from 'node:process';
 import { performance } from 'node:perf_hooks';
 import { startCluster, type Cluster } from '../test/helpers/cluster.ts';
-import { cpuSeconds, loadTool } from './perf.ts';
+import { cpuSeconds, runTool as runPerfTool, type ToolResult } from './perf.ts';
+
+/** A run with failed operations is still a result here: the errors are counted in the table. */
+const runTool = (args: string[]): Promise<ToolResult> => runPerfTool(args, { allowErrors: true });
 
 // `npm run bench -- trunk [--quick] [--count N] [--rounds N] [--concurrency C]`: the issue-12
 // benchmark. Uploads of 1–16 KiB into a trunk group (use_trunk_file, PROTOCOL.md §11) and into a
@@ -54,22 +56,6 @@ export interface TrunkRow {
   startMs: number;
   /** Start ⇒ the first upload through the tracker succeeds (trunk: a trunk server is known again). */
   writableMs: number;
-}
-
-interface ToolStats { ok: number; errors: number; ops_per_s: number; error_samples?: string[] }
-interface ToolResult { seconds: number; stats: Record<string, ToolStats> }
-
-/** Runs the load tool; unlike perf.ts, a non-zero exit with stats (some errors) is still a result, counted in the table. */
-async function runTool(args: string[]): Promise<ToolResult> {
-  const child = spawn(process.execPath, [loadTool(), ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-  child.stderr.on('data', (d: Buffer) => { err += d.toString(); });
-  const code = await new Promise<number | null>((r) => child.once('exit', r));
-  const line = out.trim().split('\n').pop() ?? '';
-  if (!line.startsWith('{')) throw new Error(`load tool exited ${code}: ${err.trim().split('\n').pop() ?? ''}`);
-  return JSON.parse(line) as ToolResult;
 }
 
 /** The same random sizes for both modes (mulberry32), so neither gets the cheaper batches. */
