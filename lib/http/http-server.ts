@@ -3,6 +3,7 @@ import type net from 'node:net';
 import { normalizeIp, formatAddress } from '../protocol/ip.ts';
 import { httpChannel, type HttpEvent } from '../util/events.ts';
 import type { Logger } from '../util/log.ts';
+import { listenOn } from '../net/listen-check.ts';
 
 // The HTTP listener both daemons share (node:http): /metrics, /healthz, and for the storage the
 // files. Each request ends with one event on the fdfs:http channel (lib/util/events.ts).
@@ -62,18 +63,11 @@ export class HttpServer {
 
   get listenPort(): number { return this.port; }
 
-  listen(port: number, host?: string): Promise<net.AddressInfo> {
-    return new Promise((resolve, reject) => {
-      const onError = (e: Error) => reject(e);
-      this.server.once('error', onError);
-      this.server.listen({ port, host: host || undefined, backlog: 1024 }, () => {
-        this.server.off('error', onError);
-        this.server.on('error', (e) => this.opts.log('error', `HTTP listener: ${e.message}`));
-        const a = this.server.address() as net.AddressInfo;
-        this.port = a.port;
-        resolve(a);
-      });
-    });
+  async listen(port: number, host?: string): Promise<net.AddressInfo> {
+    const a = await listenOn(this.server, port, host);
+    this.server.on('error', (e) => this.opts.log('error', `HTTP listener: ${e.message}`));
+    this.port = a.port;
+    return a;
   }
 
   close(): Promise<void> {

@@ -31,3 +31,18 @@ export function checkListenAddress(host: string | undefined, port: number): Prom
     s.listen({ port, host: host || undefined, exclusive: true }, () => s.close(() => resolve()));
   });
 }
+
+/**
+ * Start a daemon's listener (TCP or HTTP): rejects with the listen error itself, resolves with the
+ * bound address. Later 'error' events are the caller's to handle.
+ */
+export function listenOn(server: net.Server, port: number, host: string | undefined): Promise<net.AddressInfo> {
+  return new Promise((resolve, reject) => {
+    const onError = (e: Error) => reject(e);
+    server.once('error', onError);
+    server.listen({ port, host: host || undefined, backlog: 1024 }, () => {
+      server.off('error', onError);
+      resolve(server.address() as net.AddressInfo);
+    });
+  });
+}

@@ -6,6 +6,7 @@ import { CMD, HEADER_LEN, commandName } from '../protocol/codes.ts';
 import { ERRNO, FdfsError, errnoOf, errnoName } from '../protocol/errno.ts';
 import { normalizeIp, formatAddress } from '../protocol/ip.ts';
 import { SocketReader, writeSocket } from './socket-reader.ts';
+import { listenOn } from './listen-check.ts';
 import { connectionChannel, requestChannel, requestStartChannel, type RequestEvent } from '../util/events.ts';
 
 /**
@@ -301,14 +302,7 @@ export class PacketServer<S> extends EventEmitter {
   }
 
   listen(port: number, host?: string): Promise<net.AddressInfo> {
-    return new Promise((resolve, reject) => {
-      const onError = (e: Error) => reject(e);
-      this.server.once('error', onError);
-      this.server.listen({ port, host: host || undefined, backlog: 1024 }, () => {
-        this.server.off('error', onError);
-        resolve(this.server.address() as net.AddressInfo);
-      });
-    });
+    return listenOn(this.server, port, host);
   }
 
   /** Stop accepting, let requests in flight finish (bounded), then close everything. */
