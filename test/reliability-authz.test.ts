@@ -33,10 +33,11 @@ after(async () => {
   await cluster?.stop();
 });
 
-async function send(to: Addr, from: string, cmd: number, body: Buffer, status = 0): Promise<string> {
+/** Runs `exchange` on a connection from address `from`: 'OK', or the errno name the storage answered. */
+async function outcome(to: Addr, from: string, exchange: (c: ClientConnection) => Promise<unknown>): Promise<string> {
   const c = await ClientConnection.connect(to.host, to.port, { networkTimeout: 10, localAddress: from });
   try {
-    await c.request(cmd, body, { status });
+    await exchange(c);
     return 'OK';
   } catch (err) {
     if (err instanceof FdfsError) return err.code;
@@ -46,18 +47,15 @@ async function send(to: Addr, from: string, cmd: number, body: Buffer, status = 
   }
 }
 
-async function requestFrom(to: Addr, from: string, parts: Buffer[]): Promise<string> {
-  const c = await ClientConnection.connect(to.host, to.port, { networkTimeout: 10, localAddress: from });
-  try {
+function send(to: Addr, from: string, cmd: number, body: Buffer, status = 0): Promise<string> {
+  return outcome(to, from, (c) => c.request(cmd, body, { status }));
+}
+
+function requestFrom(to: Addr, from: string, parts: Buffer[]): Promise<string> {
+  return outcome(to, from, async (c) => {
     for (const p of parts.slice(0, -1)) await c.request(CMD.REPORT_SERVER_ID, p);
     await c.request(CMD.SYNC_CREATE_FILE, parts[parts.length - 1]!);
-    return 'OK';
-  } catch (err) {
-    if (err instanceof FdfsError) return err.code;
-    throw err;
-  } finally {
-    c.close();
-  }
+  });
 }
 
 test('REPORT_STATUS (76) from a stranger neither adds a storage nor deletes a live one', async () => {
