@@ -7,10 +7,8 @@ import { FdfsError } from '../protocol/errno.ts';
 import { decodeFileName, type FileSource } from '../protocol/filename.ts';
 import { formatAddress } from '../protocol/ip.ts';
 import { locate } from '../storage/handlers/common.ts';
-import { checkSlotSync } from '../storage/trunk/slot-io.ts';
-import { trunkFilePath } from '../storage/trunk/trunk-file.ts';
+import { trunkContentRange } from '../storage/trunk/slot-io.ts';
 import { parseTrunkName } from '../storage/trunk/trunk-name.ts';
-import { TRUNK_HEADER_LEN } from '../storage/trunk/types.ts';
 import type { StorageContext } from '../storage/context.ts';
 import type { StorePaths } from '../storage/store-paths.ts';
 import type { Logger } from '../util/log.ts';
@@ -96,11 +94,16 @@ export function fileRoute(host: StorageHttpHost, log: Logger): (ctx: HttpContext
     }
 
     // §11.11: a trunk-stored file is its slot's content inside the trunk file, after the read check.
-    const trunk = parseTrunkName(logicName);
-    if (trunk) filePath = trunkFilePath(host.storePaths, trunk.slot);
+    const trunkName = parseTrunkName(logicName);
+    let trunk: { file: string; offset: number; size: number; mtime: number } | null = null;
     let fd: number;
     try {
-      if (trunk && !checkSlotSync(filePath, trunk.slot, trunk)) return notHere(ctx, host, logicName, log);
+      if (trunkName) {
+        const range = trunkContentRange(host.storePaths, trunkName);
+        if (!range) return notHere(ctx, host, logicName, log);
+        trunk = { ...range, mtime: trunkName.timestamp };
+        filePath = range.file;
+      }
       fd = fs.openSync(filePath, 'r');
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
@@ -111,14 +114,14 @@ export function fileRoute(host: StorageHttpHost, log: Logger): (ctx: HttpContext
     try {
       const st = fs.fstatSync(fd);
       if (!st.isFile()) { sendText(res, 404, 'not found'); return; }
-      const size = trunk ? trunk.fileSize : st.size;
-      const mtime = trunk ? trunk.timestamp : Math.floor(st.mtimeMs / 1000);
+      const size = trunk ? trunk.size : st.size;
+      const mtime = trunk ? trunk.mtime : Math.floor(st.mtimeMs / 1000);
       const nameTime = nameTimes.get(logicName);
       ctx.via = 'local';
       await sendFile(ctx, {
         fd,
         size,
-        base: trunk ? trunk.slot.offset + TRUNK_HEADER_LEN : 0,
+        base: trunk ? trunk.offset : 0,
         // §10: Last-Modified is the name's timestamp; an appender changes after it was named.
         lastModified: nameTime && nameTime > 0 ? nameTime : mtime,
         etag: makeEtag(mtime, size),

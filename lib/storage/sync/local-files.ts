@@ -5,10 +5,8 @@ import type { Logger } from '../../util/log.ts';
 import type { StorageContext } from '../context.ts';
 import { locate, logicNameOfPath, type LocatedFile } from '../handlers/common.ts';
 import { snapshot, type Snapshot } from './content-snapshot.ts';
-import { checkSlotSync } from '../trunk/slot-io.ts';
-import { trunkFilePath } from '../trunk/trunk-file.ts';
+import { trunkContentRange } from '../trunk/slot-io.ts';
 import { parseTrunkName } from '../trunk/trunk-name.ts';
-import { TRUNK_HEADER_LEN } from '../trunk/types.ts';
 import type { LocalView } from './sender-plan.ts';
 
 // The sender rules' view of this storage's files (sender-plan.ts LocalView): logic names located,
@@ -33,11 +31,11 @@ export class LocalFiles implements LocalView {
     const t = parseTrunkName(f.logicName);
     if (!t) return snapshot(f.path, offset, length);
     // §11.11: the content is file_size bytes at slot offset + 24 of the trunk file.
-    const trunkFile = trunkFilePath(this.ctx.storePaths, t.slot);
-    if (!checkSlotSync(trunkFile, t.slot, t)) return null;
-    const len = length ?? t.fileSize - offset;
-    if (offset < 0 || offset + len > t.fileSize) return null;
-    return snapshot(trunkFile, t.slot.offset + TRUNK_HEADER_LEN + offset, len);
+    const range = trunkContentRange(this.ctx.storePaths, t);
+    if (!range) return null;
+    const len = length ?? range.size - offset;
+    if (offset < 0 || offset + len > range.size) return null;
+    return snapshot(range.file, range.offset + offset, len);
   }
 
   async isFile(f: LocatedFile): Promise<boolean> {

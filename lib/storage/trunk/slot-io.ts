@@ -8,6 +8,9 @@ import { writeAll } from '../../util/write-all.ts';
 import {
   SLOT_TYPE_FILE, checkSlotHeader, encodeSlotHeader, isSlotUnused, type ExpectedSlot, type SlotType,
 } from './slot-header.ts';
+import type { StorePaths } from '../store-paths.ts';
+import { trunkFilePath } from './trunk-file.ts';
+import type { TrunkFileName } from './trunk-name.ts';
 import { TRUNK_HEADER_LEN, type TrunkSlot } from './types.ts';
 
 // Reading and writing one slot of a trunk file (PROTOCOL.md §11.2 step 3, §11.4, §11.11). Every
@@ -240,3 +243,16 @@ export function readSlotContentSync(file: string, slot: TrunkSlot, size: number)
   }
 }
 
+
+/**
+ * Where the content of a trunk-stored name lies in its trunk file, for readers that take a file
+ * range (the sync sender, HTTP): after the §11.4 read check, and only for a regular (`F`) slot —
+ * an `L` slot's content is a logic name, followed by the storage engine, not sent as bytes. Null
+ * when this member has no such file.
+ */
+export function trunkContentRange(storePaths: StorePaths, name: TrunkFileName): { file: string; offset: number; size: number } | null {
+  if (name.slot.storePathIndex >= storePaths.count) return null;
+  const file = trunkFilePath(storePaths, name.slot);
+  if (checkSlotSync(file, name.slot, name) !== SLOT_TYPE_FILE) return null;
+  return { file, offset: name.slot.offset + TRUNK_HEADER_LEN, size: name.fileSize };
+}
