@@ -23,6 +23,8 @@ export interface PerfOptions {
   rounds: number;
   /** 1: one tracker + one storage; 2: two storages of group1, replication running. */
   storages: 1 | 2;
+  /** Keep only the workloads whose "SIZE cN" (e.g. "1 MiB c16") contains one of these; both directions stay. */
+  only?: string[];
 }
 
 interface Workload {
@@ -176,7 +178,17 @@ async function runWorkloads(kind: Kind, opts: PerfOptions): Promise<{ rows: Perf
   const daemons: Array<[string, TrackerNode | StorageNode]> = [['tracker', env.tracker], ...env.storages.map((s, i) => [`storage${i + 1}`, s] as [string, StorageNode])];
   const rows: PerfRow[] = [];
   let replication: Record<string, unknown> | undefined;
+  // Untimed warm-up, the same for both implementations: a daemon that has run for a while (JIT
+  // compiled, buffers pooled, page cache warm) is what production serves with, not a fresh one.
+  // Small files before the replication run (their sync backlog is gone in a moment), 1 MiB after.
+  const warmIds = path.join(env.dir, 'warm-ids.txt');
+  const warm = async (size: number, concurrency: number, count: number) => {
+    const common = ['--tracker', env.tracker.address, '--concurrency', String(concurrency), '--count', String(count), '--ids', warmIds];
+    await runTool([...common, '--op', 'upload', '--size', String(size)]);
+    await runTool([...common, '--op', 'download']);
+  };
   try {
+    await warm(4096, 16, opts.quick ? 1000 : 3000);
     if (opts.storages === 2) {
       // Replication keeps up with 4 KiB uploads at 16 connections (lag p99). Measured first, on an
       // idle pair: after the other workloads the sync queue still holds gigabytes of large files.
@@ -189,8 +201,11 @@ async function runWorkloads(kind: Kind, opts: PerfOptions): Promise<{ rows: Perf
         allReplicatedAfterMs: raw.all_replicated_after_upload_end_ms };
       process.stderr.write(`perf: ${kind} replication lag p50 ${r?.p50_ms} ms, p99 ${r?.p99_ms} ms\n`);
     }
+    await warm(MB, 4, opts.quick ? 40 : 100);
     const idsFile = path.join(env.dir, 'ids.txt');
-    for (const w of workloads(opts.quick)) {
+    const only = opts.only;
+    const plan = workloads(opts.quick).filter((w) => !only?.length || only.some((o) => `${sizeLabel(w.size)} c${w.concurrency}`.includes(o)));
+    for (const w of plan) {
       const args = ['--tracker', env.tracker.address, '--op', w.op, '--concurrency', String(w.concurrency), '--count', String(w.count), '--timeout', '120000'];
       if (w.op === 'upload') args.push('--size', String(w.size), '--ids', idsFile);
       else args.push('--ids', idsFile);

@@ -13,7 +13,7 @@ import { tempDir } from '../test/helpers/cluster.ts';
 import { runPerfBench } from './perf.ts';
 import { runTrunkBench } from './trunk.ts';
 
-// `npm run bench [-- core|replication|batch|http|perf|compare|trunk|all] [--quick] [--rounds N] [--storages 1|2]`:
+// `npm run bench [-- core|replication|batch|http|perf|compare|trunk|all] [--quick] [--rounds N] [--storages 1|2] [--only '1 MiB c16,4 KiB']`:
 // real daemons, a table for people and JSON for machines. `perf` / `compare` are bench/perf.ts (the
 // neutral load tool, server CPU per op, C FastDFS side by side); `trunk` is bench/trunk.ts (trunk group vs
 // plain group, [--count N] [--concurrency C]); the others use bench/load.ts.
@@ -25,7 +25,7 @@ const valueOf = (name: string): string | undefined => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const suite = args.find((a, i) => !a.startsWith('--') && !['--rounds', '--storages', '--count', '--concurrency'].includes(args[i - 1] ?? '')) ?? 'core';
+const suite = args.find((a, i) => !a.startsWith('--') && !['--rounds', '--storages', '--count', '--concurrency', '--only'].includes(args[i - 1] ?? '')) ?? 'core';
 if (!['core', 'replication', 'batch', 'http', 'perf', 'compare', 'trunk', 'all'].includes(suite)) {
   process.stderr.write(`unknown suite ${suite}: use core, replication, batch, http, perf, compare, trunk or all\n`);
   process.exit(2);
@@ -144,7 +144,8 @@ if (suite === 'http' || suite === 'all') {
   process.stdout.write(`\n== http: GET from the storage's HTTP server and from nginx, same files ==\n${r.table}\n${r.ratios}\n`);
 }
 if (suite === 'perf' || suite === 'compare') {
-  const r = await runPerfBench({ quick, compare: suite === 'compare', rounds, storages: storageCount as 1 | 2 });
+  const r = await runPerfBench({ quick, compare: suite === 'compare', rounds, storages: storageCount as 1 | 2,
+    only: valueOf('--only')?.split(',').map((o) => o.trim()).filter(Boolean) });
   results.perf = { rounds, storages: storageCount, rows: r.rows, replication: r.replication, skippedC: r.skippedC };
   process.stdout.write(`\n== ${suite}: 1 tracker + ${storageCount} storage(s), medians of ${rounds} round(s); CPU = utime+stime of the daemons ÷ ops ==\n${r.table}\n`);
 }

@@ -120,11 +120,12 @@ export class Connection {
   /**
    * §1.4: a response the peer does not read is cut after network_timeout. The socket's idle
    * timer alone takes twice that (Node skips one expiry while a write is still queued), so a
-   * write waiting for 'drain' gets its own deadline.
+   * write waiting for 'drain' gets its own deadline. `onFlushed` runs once the socket is done with
+   * `data` (its error argument set when the write failed), e.g. to reuse the buffer.
    */
-  write(data: Uint8Array): Promise<void> | undefined {
+  write(data: Uint8Array, onFlushed?: (err?: Error | null) => void): Promise<void> | undefined {
     this.bytesOut += data.length;
-    const pending = writeSocket(this.socket, data);
+    const pending = writeSocket(this.socket, data, onFlushed);
     if (!pending) return undefined;
     const ms = this.server.timeoutMs;
     return new Promise<void>((resolve, reject) => {

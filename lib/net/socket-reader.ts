@@ -144,9 +144,9 @@ export class SocketReader {
 }
 
 /** Write respecting backpressure; rejects if the socket closes before the data is flushed out. */
-export function writeSocket(socket: Socket, data: Uint8Array): Promise<void> | undefined {
+export function writeSocket(socket: Socket, data: Uint8Array, onFlushed?: (err?: Error | null) => void): Promise<void> | undefined {
   if (socket.destroyed) return Promise.reject(new FdfsError('ENOTCONN', 'connection closed'));
-  if (socket.write(data)) return undefined;
+  if (socket.write(data, onFlushed)) return undefined;
   return new Promise((resolve, reject) => {
     const done = (err?: Error) => {
       socket.off('drain', onDrain);

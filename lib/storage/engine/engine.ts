@@ -1,4 +1,5 @@
 import type { Buffer } from 'node:buffer';
+import { BufferPool } from '../../util/buffer-pool.ts';
 import type { LogicName } from '../../protocol/filename.ts';
 import type { NameRequest } from '../file-names.ts';
 
@@ -30,6 +31,25 @@ import type { NameRequest } from '../file-names.ts';
  * does). The one definition of the small-file threshold (it used to be written four times).
  */
 export const SMALL_FILE = 256 * 1024;
+
+/** Size of the chunks stream() hands out. */
+export const READ_CHUNK = 512 * 1024;
+
+/**
+ * Where stream() chunks come from: enough free chunks are kept for two per connection of a busy
+ * storage (16 MiB at most). A consumer gives a chunk back with releaseChunk() once nothing refers
+ * to it any more (a socket write's callback ran); one it keeps or drops is collected as usual.
+ */
+const chunkPool = new BufferPool(READ_CHUNK, 32);
+
+export function takeChunk(): Buffer {
+  return chunkPool.take();
+}
+
+/** Give back a chunk from stream() (or a view of one) that nothing refers to any more. */
+export function releaseChunk(chunk: Uint8Array): void {
+  chunkPool.give(chunk);
+}
 
 /**
  * A validated logic name `Mxx/HH/HH/<base>` (handlers/common.ts `locate()` makes these; it refuses
@@ -218,10 +238,10 @@ export interface ContentReader {
    */
   readSync(into: Buffer, at: number, position: number, length: number): void;
   /**
-   * `length` bytes of content from `position` as a stream of chunks (256 KiB–1 MiB each). The next
-   * chunk is read while the consumer handles this one, so disk and socket overlap; a consumer that
-   * awaits its socket write before asking for more keeps at most two chunks in memory. EIO when
-   * the file shrinks meanwhile.
+   * `length` bytes of content from `position` as a stream of chunks (up to READ_CHUNK each, views
+   * of pooled buffers: see releaseChunk). The next chunk is read while the consumer handles this
+   * one, so disk and socket overlap; a consumer that awaits its socket write before asking for
+   * more keeps at most two chunks in memory. EIO when the file shrinks meanwhile.
    */
   stream(position: number, length: number): AsyncIterable<Buffer>;
   close(): void;

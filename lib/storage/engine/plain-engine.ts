@@ -14,6 +14,7 @@ import {
 } from './engine.ts';
 import { fsError, isMissing } from './errors.ts';
 import { PlainReader } from './plain-reader.ts';
+import { writeAllSync } from '../../util/write-all.ts';
 import { receiveInto } from './receive-into.ts';
 import { IncomingTempNames, newFileTempIn, sweepIncomingTemps, sweepNewFileTemps } from './temp-files.ts';
 
@@ -86,9 +87,11 @@ export class PlainEngine implements StorageEngine {
     const setMtime = target.to === 'name' ? target.mtime : undefined;
 
     if (size <= SMALL_FILE) {
-      // A cut-off body throws here, before anything touched the disk.
-      const content = await src.read(size);
-      const crc = wantCrc ? crc32(content) : 0;
+      // A cut-off body throws here, before anything touched the disk. The pieces as they arrived
+      // (no gathering copy): one vectored write takes them all.
+      const content = await readPieces(src, size);
+      let crc = 0;
+      if (wantCrc) for (const b of content) crc = crc32(b, crc);
       this.io?.('open', 'start');
       this.io?.('write', 'start');
       let mtime: number;
@@ -315,12 +318,22 @@ export class PlainEngine implements StorageEngine {
   }
 }
 
+/** `size` bytes of `src` as the pieces they arrived in. */
+async function readPieces(src: ContentSource, size: number): Promise<Buffer[]> {
+  const pieces: Buffer[] = [];
+  for (let got = 0; got < size;) {
+    const b = await src.readSome(size - got);
+    pieces.push(b);
+    got += b.length;
+  }
+  return pieces;
+}
+
 /** Write a small content to a new temp file in a few synchronous calls; returns its mtime (unix s). */
-function writeSmall(tmp: string, content: Buffer, mtime: number | undefined): number {
+function writeSmall(tmp: string, content: Buffer[], mtime: number | undefined): number {
   const fd = fsSync.openSync(tmp, 'wx', 0o644);
   try {
-    let off = 0;
-    while (off < content.length) off += fsSync.writeSync(fd, content, off, content.length - off);
+    writeAllSync(fd, content);
     if (mtime !== undefined) {
       fsSync.futimesSync(fd, mtime, mtime);
       return mtime;

@@ -2,13 +2,10 @@ import { Buffer } from 'node:buffer';
 import fs from 'node:fs';
 import { promisify } from 'node:util';
 import { FdfsError } from '../../protocol/errno.ts';
-import type { ContentReader, IoListener } from './engine.ts';
+import { READ_CHUNK, takeChunk, type ContentReader, type IoListener } from './engine.ts';
 
 // Reading a plain stored file: small ranges with one synchronous read, large ones as a stream
 // that reads the next chunk while the consumer sends this one.
-
-/** Disk read size; within the 256 KiB–1 MiB range that keeps loopback throughput up (STYLE.md). */
-const READ_CHUNK = 512 * 1024;
 
 const readAsync = promisify(fs.read);
 const closeAsync = promisify(fs.close);
@@ -34,14 +31,14 @@ export class PlainReader implements ContentReader {
     return new RangeIterator(this, position, length);
   }
 
-  /** One chunk at `pos` (a fresh buffer: the socket may still hold the previous one). */
+  /** One chunk at `pos`, in a pooled buffer (the socket may still hold the previous one). */
   async readChunk(pos: number, want: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(want);
+    const buf = takeChunk();
     this.io?.('read', 'start');
     const { bytesRead } = await readAsync(this.fd, buf, 0, want, pos);
     if (bytesRead === 0) throw new FdfsError('EIO', `file shrank while being sent (at ${pos} of ${this.size})`, { subject: this.logicName });
     this.io?.('read', 'ok');
-    return bytesRead === want ? buf : buf.subarray(0, bytesRead);
+    return buf.subarray(0, bytesRead);
   }
 
   close(): void {

@@ -20,9 +20,15 @@ export const NEW_FILE_TEMP = /^\.[0-9a-f]{16}\.tmp$/;
 /** `.cp<seq>.tmp` in a data directory (PROTOCOL.md §5.2). */
 export const INCOMING_TEMP = /^\.cp\d+\.tmp$/;
 
+// A random prefix per process and a counter: unique without a randomBytes() call per upload (the
+// file is created with 'wx', so even a clash with a leftover of an earlier process fails safely).
+const tempPrefix = randomBytes(4).toString('hex');
+let tempSeq = randomBytes(4).readUInt32BE(0);
+
 /** A fresh temp path in `dir` for content under a new name. */
 export function newFileTempIn(dir: string): string {
-  return path.join(dir, `.${randomBytes(8).toString('hex')}.tmp`);
+  tempSeq = (tempSeq + 1) >>> 0;
+  return path.join(dir, `.${tempPrefix}${tempSeq.toString(16).padStart(8, '0')}.tmp`);
 }
 
 /** Names incoming sync content `data/.cp<seq>.tmp`; the sequence starts from the clock, so a restart does not reuse one. */

@@ -12,7 +12,7 @@ import { buildTrunkName, fitsSlot, parseTrunkName, type TrunkFileName } from '..
 import { TrunkSlots } from '../trunk/trunk-slots.ts';
 import { TRUNK_HEADER_LEN, type SlotAllocator, type TrunkParameters, type TrunkSlot } from '../trunk/types.ts';
 import {
-  SMALL_FILE,
+  SMALL_FILE, takeChunk,
   type ClaimedName, type CommittedFile, type ContentReader, type ContentSource, type EngineStat, type FileRef,
   type IncomingFile, type IoListener, type NamedFileTarget, type NewFileNaming, type NewFileTarget, type ReceiveOptions,
   type ReceiveTarget, type RemoveOptions, type StatOptions, type StorageEngine, type SweepOptions, type WriteOptions,
@@ -512,7 +512,7 @@ class SlotReader implements ContentReader {
   }
 
   private readChunk(position: number, length: number): Promise<Buffer> {
-    const buf = Buffer.allocUnsafe(length);
+    const buf = takeChunk().subarray(0, length);
     const base = this.name.slot.offset + TRUNK_HEADER_LEN + position;
     return new Promise((resolve, reject) => {
       const step = (got: number): void => {

@@ -1,11 +1,10 @@
-import { Buffer } from 'node:buffer';
 import { GROUP_NAME_LEN, CMD } from '../../protocol/codes.ts';
 import { encodeHeader } from '../../protocol/header.ts';
 import { FdfsError } from '../../protocol/errno.ts';
 import { decodeDownloadRequest } from '../../protocol/storage-requests.ts';
 import type { Request } from '../../net/packet-server.ts';
 import type { StorageContext } from '../context.ts';
-import { SMALL_FILE } from '../engine/engine.ts';
+import { SMALL_FILE, releaseChunk, takeChunk } from '../engine/engine.ts';
 import { checkGroup, locate } from './common.ts';
 
 // DOWNLOAD_FILE (14), PROTOCOL.md §3.4: decode ⇒ engine (open, read the range) ⇒ reply.
@@ -31,13 +30,14 @@ export async function download(req: Request, ctx: StorageContext): Promise<void>
     const total = r.length === 0 ? left : Math.min(r.length, left);
 
     if (total <= SMALL_FILE) {
-      // Header and content leave in one write.
-      const out = Buffer.allocUnsafe(10 + total);
+      // Header and content leave in one write, from a pooled buffer (a fresh one per download
+      // cost more than the read itself at 64 KiB: new memory and the collections it triggers).
+      const out = takeChunk().subarray(0, 10 + total); // SMALL_FILE + 10 < READ_CHUNK
       file.readSync(out, 10, r.offset, total);
       file.close();
       encodeHeader(total, CMD.RESP, 0).copy(out, 0);
       req.responded = true;
-      await req.conn.write(out);
+      await req.conn.write(out, (err) => { if (!err) releaseChunk(out); });
       return;
     }
 
@@ -45,7 +45,9 @@ export async function download(req: Request, ctx: StorageContext): Promise<void>
     // The engine reads the next chunk while this one is being sent; awaiting the socket write
     // keeps at most two chunks in memory. The stream closes the file when it ends or fails.
     streaming = true;
-    for await (const chunk of file.stream(r.offset, total)) await req.conn.write(chunk);
+    for await (const chunk of file.stream(r.offset, total)) {
+      await req.conn.write(chunk, (err) => { if (!err) releaseChunk(chunk); });
+    }
   } finally {
     if (!streaming) file.close();
   }

@@ -3,6 +3,7 @@ import fsSync from 'node:fs';
 import fs from 'node:fs/promises';
 import type { Socket } from 'node:net';
 import { FdfsError } from '../../protocol/errno.ts';
+import { BufferPool } from '../../util/buffer-pool.ts';
 import { SMALL_FILE } from '../engine/engine.ts';
 
 // The content a sync request carries (PROTOCOL.md §5.2, §5.4), from the moment its record is
@@ -90,17 +91,8 @@ export function snapshot(p: string, offset = 0, length?: number): Snapshot | nul
 
 // ---------------------------------------------------------------- sending
 
-/** Free READ_CHUNK buffers; a few are kept, enough for the connections of a busy storage. */
-const pool: Buffer[] = [];
-const POOL_KEEP = 8;
-
-function takeBuffer(): Buffer {
-  return pool.pop() ?? Buffer.allocUnsafeSlow(READ_CHUNK);
-}
-
-function giveBack(buf: Buffer): void {
-  if (pool.length < POOL_KEEP) pool.push(buf);
-}
+/** Free READ_CHUNK buffers; a few are kept, enough for the peer connections of a busy storage. */
+const pool = new BufferPool(READ_CHUNK, 8);
 
 /**
  * Hands `chunk` to the socket; resolves once the socket is done with it (written to the kernel),
@@ -124,7 +116,7 @@ function writeChunk(socket: Socket, chunk: Buffer): Promise<void> {
 /** Reads a range of a file into pooled buffers, two at a time, each reused once the socket let go of it. */
 async function readRange(socket: Socket, p: string, offset: number, length: number): Promise<void> {
   const fh = await fs.open(p, 'r');
-  const bufs = [takeBuffer(), takeBuffer()];
+  const bufs = [pool.take(), pool.take()];
   const flushed: Array<Promise<void> | null> = [null, null];
   let clean = false;
   try {
@@ -148,7 +140,7 @@ async function readRange(socket: Socket, p: string, offset: number, length: numb
   } finally {
     await fh.close().catch(() => {});
     // A buffer the socket may still hold after a failure is left to the collector.
-    if (clean) for (const b of bufs) giveBack(b);
+    if (clean) for (const b of bufs) pool.give(b);
   }
 }
 
