@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -25,6 +25,8 @@ export interface PerfOptions {
   storages: 1 | 2;
   /** Keep only the workloads whose "SIZE cN" (e.g. "1 MiB c16") contains one of these; both directions stay. */
   only?: string[];
+  /** Pin every storage daemon (all its threads) to these CPUs with taskset, e.g. "0" or "0,1". */
+  storageCpus?: string;
 }
 
 interface Workload {
@@ -175,6 +177,12 @@ async function stopEnv(env: Env): Promise<void> {
 
 async function runWorkloads(kind: Kind, opts: PerfOptions): Promise<{ rows: PerfRow[]; replication?: Record<string, unknown> }> {
   const env = await startEnv(kind, opts.storages);
+  if (opts.storageCpus) {
+    for (const s of env.storages) {
+      const r = spawnSync('taskset', ['-a', '-pc', opts.storageCpus, String(s.pid)], { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`taskset ${opts.storageCpus} ${s.pid}: ${(r.stderr || r.error?.message || '').trim()}`);
+    }
+  }
   const daemons: Array<[string, TrackerNode | StorageNode]> = [['tracker', env.tracker], ...env.storages.map((s, i) => [`storage${i + 1}`, s] as [string, StorageNode])];
   const rows: PerfRow[] = [];
   let replication: Record<string, unknown> | undefined;

@@ -13,7 +13,7 @@ import { tempDir } from '../test/helpers/cluster.ts';
 import { runPerfBench } from './perf.ts';
 import { runTrunkBench } from './trunk.ts';
 
-// `npm run bench [-- core|replication|batch|http|perf|compare|trunk|all] [--quick] [--rounds N] [--storages 1|2] [--only '1 MiB c16,4 KiB']`:
+// `npm run bench [-- core|replication|batch|http|perf|compare|trunk|all] [--quick] [--rounds N] [--storages 1|2] [--only '1 MiB c16,4 KiB'] [--storage-cpus 0]`:
 // real daemons, a table for people and JSON for machines. `perf` / `compare` are bench/perf.ts (the
 // neutral load tool, server CPU per op, C FastDFS side by side); `trunk` is bench/trunk.ts (trunk group vs
 // plain group, [--count N] [--concurrency C]); the others use bench/load.ts.
@@ -25,7 +25,7 @@ const valueOf = (name: string): string | undefined => {
   const i = args.indexOf(name);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const suite = args.find((a, i) => !a.startsWith('--') && !['--rounds', '--storages', '--count', '--concurrency', '--only'].includes(args[i - 1] ?? '')) ?? 'core';
+const suite = args.find((a, i) => !a.startsWith('--') && !['--rounds', '--storages', '--count', '--concurrency', '--only', '--storage-cpus'].includes(args[i - 1] ?? '')) ?? 'core';
 if (!['core', 'replication', 'batch', 'http', 'perf', 'compare', 'trunk', 'all'].includes(suite)) {
   process.stderr.write(`unknown suite ${suite}: use core, replication, batch, http, perf, compare, trunk or all\n`);
   process.exit(2);
@@ -145,9 +145,10 @@ if (suite === 'http' || suite === 'all') {
 }
 if (suite === 'perf' || suite === 'compare') {
   const r = await runPerfBench({ quick, compare: suite === 'compare', rounds, storages: storageCount as 1 | 2,
-    only: valueOf('--only')?.split(',').map((o) => o.trim()).filter(Boolean) });
-  results.perf = { rounds, storages: storageCount, rows: r.rows, replication: r.replication, skippedC: r.skippedC };
-  process.stdout.write(`\n== ${suite}: 1 tracker + ${storageCount} storage(s), medians of ${rounds} round(s); CPU = utime+stime of the daemons ÷ ops ==\n${r.table}\n`);
+    only: valueOf('--only')?.split(',').map((o) => o.trim()).filter(Boolean), storageCpus: valueOf('--storage-cpus') });
+  results.perf = { rounds, storages: storageCount, storageCpus: valueOf('--storage-cpus'), rows: r.rows, replication: r.replication, skippedC: r.skippedC };
+  const pinned = valueOf('--storage-cpus') ? `, storage pinned to CPU ${valueOf('--storage-cpus')}` : '';
+  process.stdout.write(`\n== ${suite}: 1 tracker + ${storageCount} storage(s)${pinned}, medians of ${rounds} round(s); CPU = utime+stime of the daemons ÷ ops ==\n${r.table}\n`);
 }
 if (suite === 'trunk') {
   // The issue's 100,000 uploads; one round unless --rounds says otherwise (a round is two fresh clusters).

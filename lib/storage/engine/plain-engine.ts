@@ -329,7 +329,11 @@ async function readPieces(src: ContentSource, size: number): Promise<Buffer[]> {
   return pieces;
 }
 
-/** Write a small content to a new temp file in a few synchronous calls; returns its mtime (unix s). */
+/**
+ * Write a small content to a new temp file in a few synchronous calls; returns its mtime (unix s).
+ * Creating the file on the thread pool instead when the loop is busy was measured: more system
+ * time and less throughput on the 2-core host (README, Performance).
+ */
 function writeSmall(tmp: string, content: Buffer[], mtime: number | undefined): number {
   const fd = fsSync.openSync(tmp, 'wx', 0o644);
   try {
