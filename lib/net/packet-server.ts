@@ -107,6 +107,20 @@ export class Connection {
   closeWhenIdle = false;
   /** Bytes written to the socket so far (request events report the difference). */
   bytesOut = 0;
+  /** The request being served (its body may still be arriving). */
+  private current: Request | null = null;
+
+  /**
+   * True while the package being received is not all here yet: the peer may be waiting for an
+   * ACK before it sends the rest (lib/net/quick-ack.ts). A package that arrived whole is answered,
+   * and the answer carries the ACK.
+   */
+  awaitingBytes(): boolean {
+    const buffered = this.reader.buffered;
+    if (!this.idle && this.current) return this.current.remaining > buffered;
+    const length = this.reader.peekLength();
+    return length === null || length < 0 || buffered < HEADER_LEN + length;
+  }
 
   constructor(readonly socket: net.Socket, readonly server: PacketServer<any>) {
     this.remoteIp = normalizeIp(socket.remoteAddress);
@@ -168,6 +182,7 @@ export class Connection {
       const outBefore = this.bytesOut;
       const header = decodeHeader(await this.reader.readExact(HEADER_LEN));
       const req = new Request(header, this);
+      this.current = req;
       if (header.length < 0) {
         // A length we cannot even represent: nothing after it can be framed.
         await this.respondError(req, ERRNO.EINVAL);

@@ -51,16 +51,16 @@ function fdOf(socket: Socket): number {
 }
 
 /**
- * Acknowledge every read on this socket at once. Call loadQuickAck() first (at server start, not
+ * Acknowledge reads on this socket at once. Call loadQuickAck() first (at server start, not
  * awaited: loading the binding must not delay listening); a socket enabled before it finished
  * gets it then. Returns whether it is in effect now.
  */
-export function enableQuickAck(socket: Socket): boolean {
+export function enableQuickAck(socket: Socket, awaitingBytes?: () => boolean): boolean {
   const fn = setsockopt;
   if (!fn) {
     // Still loading (start-up): apply it when ready, so a long-lived sync connection accepted
     // early is not left without it for its whole life.
-    void loading?.then((ok) => { if (ok && !socket.destroyed) enableQuickAck(socket); });
+    void loading?.then((ok) => { if (ok && !socket.destroyed) enableQuickAck(socket, awaitingBytes); });
     return false;
   }
   const fd = fdOf(socket);
@@ -71,6 +71,8 @@ export function enableQuickAck(socket: Socket): boolean {
     try { fn(fd, IPPROTO_TCP, TCP_QUICKACK, one, 4); } catch { /* the socket is going away */ }
   };
   set();
-  socket.on('data', set);
+  // With `awaitingBytes`, only after a read that left a package incomplete: one that arrived
+  // whole gets its ACK with the answer, and the call is a system call per request saved.
+  socket.on('data', awaitingBytes ? () => { if (awaitingBytes()) set(); } : set);
   return true;
 }

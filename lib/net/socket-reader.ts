@@ -42,6 +42,16 @@ export class SocketReader {
   /** Bytes received and not yet consumed. */
   get buffered(): number { return this.available; }
 
+  /**
+   * The 8-byte big-endian integer at the front of what is buffered (a package header's length,
+   * §1.1), or null when the first received piece is shorter than that.
+   */
+  peekLength(): number | null {
+    const first = this.chunks[0];
+    if (!first || first.length < 8) return null;
+    return Number(first.readBigInt64BE(0));
+  }
+
   /** True once the peer closed and every received byte was consumed. */
   get atEnd(): boolean { return this.ended && this.available === 0; }
 

@@ -676,7 +676,7 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
     void loadQuickAck();
     this.server.on('connection', (conn: Connection) => {
       this.peakConnections = Math.max(this.peakConnections, this.server?.connections.size ?? 0);
-      enableQuickAck(conn.socket);
+      enableQuickAck(conn.socket, () => conn.awaitingBytes());
     });
     // Without a listener an 'error' of the PacketServer would be thrown, stack trace and all.
     const onListenError = () => {};
