@@ -13,10 +13,9 @@ import { trackerHandlers } from './handlers/index.ts';
 import { StorageIdIndex, idForIp, rwModeOf } from './id-index.ts';
 import { TrackerStore } from './persistence.ts';
 import { TrunkCoordinator } from './trunk.ts';
-import { createDaemonHttp, type Health } from '../http/daemon-http.ts';
+import type { Health } from '../http/daemon-http.ts';
 import type { HttpServer } from '../http/http-server.ts';
-import { RequestMetrics } from '../metrics/request-metrics.ts';
-import { registerTrackerMetrics } from '../metrics/tracker-metrics.ts';
+import type { RequestMetrics } from '../metrics/request-metrics.ts';
 import { Bootstrap, CopyLock } from './bootstrap.ts';
 import { Election, type ElectionOptions } from './election.ts';
 import { TrackerPeers, type PeerDial } from './peers.ts';
@@ -65,8 +64,8 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
   private maxConnectionsSeen = 0;
   private startTime = 0;
   private stopped: Promise<void> | null = null;
-  /** Prometheus metrics fed by the request events (lib/util/events.ts). */
-  readonly metrics = new RequestMetrics('tracker');
+  /** Prometheus metrics fed by the request events (lib/util/events.ts); only with an HTTP port (see the storage's). */
+  metrics: RequestMetrics | null = null;
   private http: HttpServer | null = null;
   private election: Election | null = null;
 
@@ -177,14 +176,21 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
     server.on('error', (err: Error) => this.log('error', `listener: ${err.message}`));
     this.server = server;
 
-    this.metrics.watchProtocol(server);
-    registerTrackerMetrics(this.metrics.registry, { cluster: this.cluster, electionState: () => this.electionState() });
+    const httpPort = this.opts.httpPort ?? config['http.server_port'];
+    const wantsHttp = Boolean(httpPort) || this.opts.httpPort !== undefined;
+    if (wantsHttp) {
+      const { RequestMetrics } = await import('../metrics/request-metrics.ts');
+      const { registerTrackerMetrics } = await import('../metrics/tracker-metrics.ts');
+      this.metrics = new RequestMetrics('tracker');
+      this.metrics.watchProtocol(server);
+      registerTrackerMetrics(this.metrics.registry, { cluster: this.cluster, electionState: () => this.electionState() });
+    }
     const info = await server.listen(this.opts.port ?? config.port, this.listenIp);
     this.listenIp = normalizeIp(info.address);
     this.listenPort = info.port;
-    const httpPort = this.opts.httpPort ?? config['http.server_port'];
-    if (httpPort || this.opts.httpPort !== undefined) {
+    if (wantsHttp && this.metrics) {
       const log = this.log.child('http');
+      const { createDaemonHttp } = await import('../http/daemon-http.ts');
       this.http = createDaemonHttp({ role: 'tracker', metrics: this.metrics, health: () => this.health(), log, timeoutSec: config.network_timeout });
       await this.http.listen(httpPort, bind || undefined);
       log('info', `HTTP (/metrics, /healthz) on ${formatAddress(this.listenIp, this.http.listenPort)}`);
@@ -288,7 +294,7 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
     await this.election?.stop();
     await this.server?.close();
     await this.http?.close();
-    this.metrics.close();
+    this.metrics?.close();
     if (this.store) {
       await this.store.saveAll();
       await this.store.drain();
