@@ -74,6 +74,10 @@ test('storage start-up removes mark, stat and upload temp files left by a full d
     await server.start();
     await server.stop();
     const data = path.join(dir, 'data');
+    // A kill -9 never writes the clean-stop note that lets a start skip the deep sweep.
+    const cleanStop = path.join(data, '.clean_stop');
+    assert.ok(fs.existsSync(cleanStop), 'a clean stop leaves data/.clean_stop');
+    fs.rmSync(cleanStop);
     const leftovers = [
       path.join(data, 'sync', '127.0.0.2_23000.mark.4242.k3j4h5.tmp'),
       path.join(data, 'storage_stat.dat.4242.abc123.tmp'),
@@ -91,6 +95,40 @@ test('storage start-up removes mark, stat and upload temp files left by a full d
     assert.equal(swept, 2, "both upload temp files swept");
     for (const f of leftovers) assert.ok(!fs.existsSync(f), `${path.relative(dir, f)} removed`);
     assert.ok(fs.existsSync(kept), 'stored files are left alone');
+  } finally {
+    await server.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the deep upload temp sweep runs only after a stop that was not clean', async () => {
+  const dir = tmpDir();
+  const config = loadStorageConfig({
+    overrides: { group_name: 'group1', base_path: dir, bind_addr: '127.0.0.1', tracker_server: ['127.0.0.1:1'], subdir_count_per_path: 2 },
+  }).config;
+  const opts = { reporter: false as const, listenPort: 0, myIp: ['127.0.0.9'], parameters: { reserved_storage_space: '0MB' } };
+  const data = path.join(dir, 'data');
+  const temp = path.join(data, '01', '01', '.00112233445566ff.tmp');
+  let server = new StorageServer(config, undefined, opts);
+  try {
+    // New store paths: nothing to sweep, and nothing is read.
+    await server.start();
+    assert.equal(await server.uploadTempSweep, 0);
+    await server.stop();
+    // After a clean stop the start trusts it: a temp planted meanwhile is not looked for.
+    fs.writeFileSync(temp, 'partial');
+    server = new StorageServer(config, undefined, opts);
+    await server.start();
+    assert.equal(await server.uploadTempSweep, 0);
+    assert.ok(fs.existsSync(temp), 'no deep sweep after a clean stop');
+    assert.ok(!fs.existsSync(path.join(data, '.clean_stop')), 'the note is consumed at start');
+    // Without the note (a kill -9 while serving) the next start sweeps.
+    await server.stop();
+    fs.rmSync(path.join(data, '.clean_stop'));
+    server = new StorageServer(config, undefined, opts);
+    await server.start();
+    assert.equal(await server.uploadTempSweep, 1);
+    assert.ok(!fs.existsSync(temp));
   } finally {
     await server.stop();
     fs.rmSync(dir, { recursive: true, force: true });

@@ -596,14 +596,32 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
     });
     if (incoming > 0) this.log('info', `removed ${incoming} partial incoming sync file(s) left by a crash`);
     const sweepLog = this.log.child('upload-sweep');
+    // The deep sweep reads every data/HH/HH (65,536 directories per store path by default): worth
+    // it only after a crash. A stop that left no temp file behind says so in .clean_stop, and a
+    // data directory created by this start holds nothing yet.
+    const cleanStop = await fs.rm(this.cleanStopFile).then(() => true, () => false);
+    const fresh = Array.from({ length: storePaths.count }, (_, i) => storePaths.createdByThisStart(i)).every(Boolean);
+    if (cleanStop || fresh) {
+      sweepLog('debug', `upload temp sweep skipped (${cleanStop ? 'the last stop was clean' : 'new store paths'})`);
+      this.uploadTempSweep = Promise.resolve(0);
+      this.uploadSweepDone = true;
+      return;
+    }
     this.uploadTempSweep = this._engine.sweep({ startedMs, deep: true }).then((n) => {
       if (n > 0) sweepLog('info', `removed ${n} partial upload(s) left by a crash`);
+      this.uploadSweepDone = true;
       return n;
     }, (err: Error) => {
       sweepLog('warn', `cannot sweep upload temp files: ${err.message}`);
       return 0;
     });
   }
+
+  /** Written by a stop that left no upload temp file behind; removed at start (its absence means: sweep). */
+  private get cleanStopFile(): string { return path.join(this.dataDir, '.clean_stop'); }
+
+  /** The deep temp sweep of this run finished (or was not needed): no crash leftovers remain. */
+  private uploadSweepDone = false;
 
   get engine(): StorageEngine {
     if (!this._engine) throw new Error('storage server not started');
@@ -878,5 +896,10 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
       await step('writing storage_stat.dat', () => this.saveStat());
     }
     if (this._storePaths) await step('writing .data_init_flag', () => this.saveInitFlag());
+    // Nothing of an upload left on disk and nothing of an earlier crash either: the next start
+    // may skip the deep sweep.
+    if (errors.length === 0 && this.uploadSweepDone && this._plain?.openTemps === 0) {
+      await step('writing .clean_stop', () => fs.writeFile(this.cleanStopFile, `${new Date().toISOString()}\n`));
+    }
   }
 }

@@ -55,6 +55,15 @@ export class PlainEngine implements StorageEngine {
   private readonly fsyncAfterBytes: number;
   private readonly io?: IoListener;
   private readonly incomingTemps = new IncomingTempNames();
+  /** Temp files created and not yet committed or removed: 0 at a stop means none is left behind. */
+  private tempsOpen = 0;
+
+  get openTemps(): number { return this.tempsOpen; }
+
+  /** PlainIncoming: its temp file was committed or removed. */
+  tempClosed(): void {
+    this.tempsOpen--;
+  }
 
   constructor(opts: PlainEngineOptions) {
     this.storePaths = opts.storePaths;
@@ -104,6 +113,7 @@ export class PlainEngine implements StorageEngine {
       this.io?.('open', 'ok');
       this.io?.('write', 'ok');
       opts.onBytes?.(size);
+      this.tempsOpen++;
       return new PlainIncoming(this, tmp, target, where, size, crc, mtime, true);
     }
 
@@ -115,6 +125,7 @@ export class PlainEngine implements StorageEngine {
       throw new FdfsError('EAGAIN', `cannot create temp file ${tmp}: ${(err as Error).message}`, { cause: err });
     }
     this.io?.('open', 'ok');
+    this.tempsOpen++;
     const crc = wantCrc ? new Crc32() : undefined;
     let kept = false;
     try {
@@ -131,7 +142,9 @@ export class PlainEngine implements StorageEngine {
       return new PlainIncoming(this, tmp, target, where, received, crc ? crc.digest() : 0, mtime, false);
     } finally {
       await fh.close().catch(() => {});
-      if (!kept) await fs.rm(tmp, { force: true }).catch(() => {});
+      if (!kept) {
+        await fs.rm(tmp, { force: true }).then(() => { this.tempsOpen--; }, () => {});
+      }
     }
   }
 
@@ -370,6 +383,13 @@ class PlainIncoming implements IncomingFile {
     if (this.done) throw new FdfsError('EINVAL', 'content already committed or discarded');
   }
 
+  /** The temp file is gone (renamed, linked or removed). */
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.engine.tempClosed();
+  }
+
   async commit(naming: NewFileNaming): Promise<CommittedFile> {
     this.checkOpen();
     if (!this.where) throw new FdfsError('EINVAL', 'content received for a given name cannot take a new one');
@@ -387,7 +407,7 @@ class PlainIncoming implements IncomingFile {
     }
     try {
       fsSync.renameSync(this.tmp, claim.file.path);
-      this.done = true;
+      this.finish();
     } catch (err) {
       await this.discard();
       throw new FdfsError('EIO', `cannot store ${claim.name}: ${(err as Error).message}`, { subject: claim.name, cause: err });
@@ -405,7 +425,7 @@ class PlainIncoming implements IncomingFile {
       if (opts.replace) {
         if (this.small) fsSync.renameSync(this.tmp, file.path);
         else await fs.rename(this.tmp, file.path);
-        this.done = true;
+        this.finish();
         return;
       }
       if (this.small) {
@@ -414,12 +434,12 @@ class PlainIncoming implements IncomingFile {
         // that carries the same content. Saves two thread-pool round trips per replicated file.
         if (existsSync(file.path)) throw Object.assign(new Error(`${file.path} exists`), { code: 'EEXIST' });
         fsSync.renameSync(this.tmp, file.path);
-        this.done = true;
+        this.finish();
         return;
       }
       // link() refuses to replace an existing file, unlike rename(): a file that arrived meanwhile wins.
       await fs.link(this.tmp, file.path);
-      this.done = true;
+      this.finish();
       await fs.rm(this.tmp, { force: true }).catch(() => {});
     } catch (err) {
       if (!this.done) await this.discard();
@@ -431,6 +451,8 @@ class PlainIncoming implements IncomingFile {
   async discard(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    await fs.rm(this.tmp, { force: true }).catch(() => {});
+    // Counted as closed only once removed: a stop must not call a half-removed temp gone.
+    // A temp that could not be removed stays counted: the next start then sweeps.
+    await fs.rm(this.tmp, { force: true }).then(() => this.engine.tempClosed(), () => {});
   }
 }
