@@ -63,12 +63,18 @@ test('tracker start-up removes temp files of earlier failed writes', async () =>
   }
 });
 
-test('storage start-up removes mark, stat and upload temp files left by a full disk or kill -9', async () => {
-  const dir = tmpDir();
+/** A storage without trackers on a tiny layout (2 × 2 sub-directories) in `dir`. */
+function trackerlessStorage(dir: string) {
   const config = loadStorageConfig({
     overrides: { group_name: 'group1', base_path: dir, bind_addr: '127.0.0.1', tracker_server: ['127.0.0.1:1'], subdir_count_per_path: 2 },
   }).config;
   const opts = { reporter: false as const, listenPort: 0, myIp: ['127.0.0.9'], parameters: { reserved_storage_space: '0MB' } };
+  return { config, opts };
+}
+
+test('storage start-up removes mark, stat and upload temp files left by a full disk or kill -9', async () => {
+  const dir = tmpDir();
+  const { config, opts } = trackerlessStorage(dir);
   let server = new StorageServer(config, undefined, opts);
   try {
     await server.start();
@@ -103,10 +109,7 @@ test('storage start-up removes mark, stat and upload temp files left by a full d
 
 test('the deep upload temp sweep runs only after a stop that was not clean', async () => {
   const dir = tmpDir();
-  const config = loadStorageConfig({
-    overrides: { group_name: 'group1', base_path: dir, bind_addr: '127.0.0.1', tracker_server: ['127.0.0.1:1'], subdir_count_per_path: 2 },
-  }).config;
-  const opts = { reporter: false as const, listenPort: 0, myIp: ['127.0.0.9'], parameters: { reserved_storage_space: '0MB' } };
+  const { config, opts } = trackerlessStorage(dir);
   const data = path.join(dir, 'data');
   const temp = path.join(data, '01', '01', '.00112233445566ff.tmp');
   let server = new StorageServer(config, undefined, opts);

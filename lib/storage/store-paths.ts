@@ -115,17 +115,19 @@ export class StorePaths {
     for (let i = 0; i < this.specs.length; i++) await this.makeSubdirs(i);
   }
 
-  /** Store paths whose data directory this process created (nothing a crash could have left in them). */
+  /** Store paths whose sub-directories this process created (nothing a crash could have left in them). */
   private readonly createdData = new Set<number>();
 
-  /** True when the data directory of store path `index` did not exist before this start. */
+  /** True when the sub-directories of store path `index` did not exist before this start. */
   createdByThisStart(index: number): boolean {
     return this.createdData.has(index);
   }
 
   private async makeSubdirs(index: number): Promise<void> {
     const data = this.dataDir(index);
-    if (!await fs.stat(data).then(() => true, () => false)) this.createdData.add(index);
+    // data/00 rather than data itself: with store_path0 = base_path, data/ also holds the state
+    // files and exists before the sub-directories do.
+    if (!await fs.stat(path.join(data, hex2(0))).then(() => true, () => false)) this.createdData.add(index);
     try {
       await fs.mkdir(data, { recursive: true });
     } catch (err) {
