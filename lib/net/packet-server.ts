@@ -129,7 +129,9 @@ export class Connection {
     this.reader = new SocketReader(socket, { highWaterMark: server.options.highWaterMark, subject: this.address });
   }
 
-  get address(): string { return formatAddress(this.remoteIp, this.remotePort); }
+  /** ip:port of the peer, built once: every request event and log line names it. */
+  get address(): string { return this.addressText ??= formatAddress(this.remoteIp, this.remotePort); }
+  private addressText: string | undefined;
 
   /**
    * §1.4: a response the peer does not read is cut after network_timeout. The socket's idle
