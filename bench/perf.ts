@@ -214,17 +214,14 @@ async function runWorkloads(kind: Kind, opts: PerfOptions): Promise<{ rows: Perf
     const only = opts.only;
     const plan = workloads(opts.quick).filter((w) => !only?.length || only.some((o) => `${sizeLabel(w.size)} c${w.concurrency}`.includes(o)));
     for (const w of plan) {
-      const args = ['--tracker', env.tracker.address, '--op', w.op, '--concurrency', String(w.concurrency), '--count', String(w.count), '--timeout', '120000'];
-      if (w.op === 'upload') args.push('--size', String(w.size), '--ids', idsFile);
-      else args.push('--ids', idsFile);
+      const toolArgs = (count: number, ids: string) => ['--tracker', env.tracker.address, '--op', w.op, '--concurrency', String(w.concurrency),
+        '--count', String(count), '--timeout', '120000', '--ids', ids, ...(w.op === 'upload' ? ['--size', String(w.size)] : [])];
       // A quarter of the same workload first, untimed (uploads to a file of their own): what is
       // measured is the steady state, not the first requests of a new size or concurrency.
-      const warmCount = String(Math.max(1, Math.floor(w.count / 4)));
-      const warmArgs = args.map((a, i) => (args[i - 1] === '--count' ? warmCount : args[i - 1] === '--ids' && w.op === 'upload' ? warmIds : a));
-      await runTool(warmArgs);
+      await runTool(toolArgs(Math.max(1, Math.floor(w.count / 4)), w.op === 'upload' ? warmIds : idsFile));
       for (const [, d] of daemons) resetPeak(d.pid);
       const before = daemons.map(([, d]) => cpuSeconds(d.pid));
-      const { stats } = await runTool(args);
+      const { stats } = await runTool(toolArgs(w.count, idsFile));
       // With two storages, replication of the uploads may still run after the tool returns (C's
       // falls seconds behind): its CPU belongs to this workload, so wait until the daemons idle.
       if (opts.storages === 2) await settle(daemons.map(([, d]) => d.pid));

@@ -422,3 +422,12 @@ export function autoOrIntType(opts: { min: number; max: number }): ValueType<'au
   };
   return textType('auto|int', allowed, parse, String);
 }
+
+/**
+ * The port a daemon serves HTTP on, or null when HTTP is off: an `--http-port` option wins (0 =
+ * any free port), else http.server_port (0 = off). One rule for the tracker and the storage.
+ */
+export function httpPortOf(option: number | undefined, confPort: number): number | null {
+  if (option !== undefined) return option;
+  return confPort ? confPort : null;
+}

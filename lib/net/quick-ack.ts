@@ -2,8 +2,8 @@ import process from 'node:process';
 import type { Socket } from 'node:net';
 
 /**
- * TCP_QUICKACK after every read of a server connection, as FastDFS does (libfastcommon's
- * TCP_SET_QUICK_ACK after each recv, `tcp_quick_ack = true` by default).
+ * TCP_QUICKACK after a read of a server connection that left a request incomplete; FastDFS sets
+ * it after every recv (libfastcommon's TCP_SET_QUICK_ACK, `tcp_quick_ack = true` by default).
  *
  * Why: a FastDFS sender (sync, and its client tools) writes a request's header and its content
  * with two calls on a socket without TCP_NODELAY, so the content waits (Nagle) until the header is
@@ -55,7 +55,7 @@ function fdOf(socket: Socket): number {
  * awaited: loading the binding must not delay listening); a socket enabled before it finished
  * gets it then. Returns whether it is in effect now.
  */
-export function enableQuickAck(socket: Socket, awaitingBytes?: () => boolean): boolean {
+export function enableQuickAck(socket: Socket, awaitingBytes: () => boolean): boolean {
   const fn = setsockopt;
   if (!fn) {
     // Still loading (start-up): apply it when ready, so a long-lived sync connection accepted
@@ -71,8 +71,8 @@ export function enableQuickAck(socket: Socket, awaitingBytes?: () => boolean): b
     try { fn(fd, IPPROTO_TCP, TCP_QUICKACK, one, 4); } catch { /* the socket is going away */ }
   };
   set();
-  // With `awaitingBytes`, only after a read that left a package incomplete: one that arrived
-  // whole gets its ACK with the answer, and the call is a system call per request saved.
-  socket.on('data', awaitingBytes ? () => { if (awaitingBytes()) set(); } : set);
+  // Only after a read that left a package incomplete (`awaitingBytes`): one that arrived whole
+  // gets its ACK with the answer, and the call is a system call per request saved.
+  socket.on('data', () => { if (awaitingBytes()) set(); });
   return true;
 }

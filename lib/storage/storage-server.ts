@@ -4,7 +4,7 @@ import { isIPv4 } from 'node:net';
 import path from 'node:path';
 import type { StorageConfig } from '../config/storage-config.ts';
 import { parseStorageIds, type StorageIdEntry } from '../config/storage-ids.ts';
-import { parseBool, parseReservedSpace } from '../config/values.ts';
+import { httpPortOf, parseBool, parseReservedSpace } from '../config/values.ts';
 import { PacketServer, type Connection } from '../net/packet-server.ts';
 import { enableQuickAck, loadQuickAck } from '../net/quick-ack.ts';
 import { loadAllowHosts } from '../net/allow-hosts.ts';
@@ -705,7 +705,7 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
     // Without a listener an 'error' of the PacketServer would be thrown, stack trace and all.
     const onListenError = () => {};
     this.server.on('error', onListenError);
-    if (this.wantsHttp()) {
+    if (this.httpPortWanted() !== null) {
       const { RequestMetrics } = await import('../metrics/request-metrics.ts');
       const { registerStorageMetrics } = await import('../metrics/storage-metrics.ts');
       this.metrics = new RequestMetrics('storage');
@@ -727,14 +727,15 @@ export class StorageServer extends EventEmitter implements ReporterHost, Storage
   }
 
   /** http.server_port (or --http-port): files, /metrics, /healthz. Up before the trackers answer, so /healthz can say why we wait. */
-  private wantsHttp(): boolean {
-    return Boolean(this.options.httpPort ?? this.config['http.server_port']) || this.options.httpPort !== undefined;
+  private httpPortWanted(): number | null {
+    return httpPortOf(this.options.httpPort, this.config['http.server_port']);
   }
 
   private async listenHttp(): Promise<void> {
     const c = this.config;
-    const port = this.options.httpPort ?? c['http.server_port'];
-    if (!this.wantsHttp() || !this.metrics) return;
+    const port = this.httpPortWanted();
+    // Metrics exist exactly when HTTP is wanted (start()).
+    if (port === null || !this.metrics) return;
     const log = this.log.child('http');
     const { createDaemonHttp } = await import('../http/daemon-http.ts');
     const { fileRoute } = await import('../http/storage-http.ts');

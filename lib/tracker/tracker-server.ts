@@ -16,6 +16,7 @@ import { TrunkCoordinator } from './trunk.ts';
 import type { Health } from '../http/daemon-http.ts';
 import type { HttpServer } from '../http/http-server.ts';
 import type { RequestMetrics } from '../metrics/request-metrics.ts';
+import { httpPortOf } from '../config/values.ts';
 import { Bootstrap, CopyLock } from './bootstrap.ts';
 import { Election, type ElectionOptions } from './election.ts';
 import { TrackerPeers, type PeerDial } from './peers.ts';
@@ -176,9 +177,8 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
     server.on('error', (err: Error) => this.log('error', `listener: ${err.message}`));
     this.server = server;
 
-    const httpPort = this.opts.httpPort ?? config['http.server_port'];
-    const wantsHttp = Boolean(httpPort) || this.opts.httpPort !== undefined;
-    if (wantsHttp) {
+    const httpPort = httpPortOf(this.opts.httpPort, config['http.server_port']);
+    if (httpPort !== null) {
       const { RequestMetrics } = await import('../metrics/request-metrics.ts');
       const { registerTrackerMetrics } = await import('../metrics/tracker-metrics.ts');
       this.metrics = new RequestMetrics('tracker');
@@ -188,7 +188,7 @@ export class TrackerServer extends EventEmitter<TrackerServerEvents> {
     const info = await server.listen(this.opts.port ?? config.port, this.listenIp);
     this.listenIp = normalizeIp(info.address);
     this.listenPort = info.port;
-    if (wantsHttp && this.metrics) {
+    if (httpPort !== null && this.metrics) {
       const log = this.log.child('http');
       const { createDaemonHttp } = await import('../http/daemon-http.ts');
       this.http = createDaemonHttp({ role: 'tracker', metrics: this.metrics, health: () => this.health(), log, timeoutSec: config.network_timeout });
